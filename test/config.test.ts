@@ -1,0 +1,58 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { loadConfig, DEFAULTS } from '../src/config.ts';
+import { ConfigError } from '../src/errors.ts';
+
+test('defaults load and are frozen', () => {
+  const c = loadConfig({});
+  assert.deepEqual(c.binanceSymbols, ['BTCUSDT', 'ETHUSDT']);
+  assert.equal(c.binanceWsUrl, DEFAULTS.BINANCE_WS_URL);
+  assert.equal(c.connection.backoffBaseMs, 500);
+  assert.equal(c.storage.poolMax, 3);
+  assert.ok(Object.isFrozen(c) && Object.isFrozen(c.connection) && Object.isFrozen(c.binanceSymbols));
+});
+
+test('empty symbol list disables an exchange', () => {
+  assert.deepEqual(loadConfig({ OKX_SYMBOLS: '' }).okxSymbols, []);
+});
+
+const bad: Array<[string, string, RegExp]> = [
+  ['BINANCE_SYMBOLS', 'btc usdt', /BINANCE_SYMBOLS: expected comma-separated exchange-native symbols such as BTCUSDT/],
+  ['BINANCE_SYMBOLS', 'BTCUSDT,BTCUSDT', /each at most once/],
+  ['OKX_SYMBOLS', 'BTCUSDT', /OKX_SYMBOLS: expected .*BTC-USDT/],
+  ['BINANCE_WS_URL', 'http://x', /BINANCE_WS_URL: expected a ws: or wss: URL base/],
+  ['OKX_WS_URL', 'not a url', /OKX_WS_URL: expected a ws: or wss: URL/],
+  ['BINANCE_REST_URL', 'ftp://x', /BINANCE_REST_URL: expected a http: or https: URL/],
+  ['OKX_REST_URL', 'https://x?a=1', /OKX_REST_URL/],
+  ['LOG_LEVEL', 'loud', /LOG_LEVEL: expected one of fatal, error/],
+  ['STATS_INTERVAL_MS', '1e3', /STATS_INTERVAL_MS: expected an integer from 100/],
+  ['STATS_INTERVAL_MS', '-5', /STATS_INTERVAL_MS/],
+  ['WS_CLOSE_GRACE_MS', '5000', /WS_CLOSE_GRACE_MS: expected an integer from 0 to 1000/],
+  ['BINANCE_STREAMS_PER_CONNECTION', '2000', /from 1 to 1024/],
+  ['PG_POOL_MAX', 'three', /PG_POOL_MAX: expected an integer/],
+  ['LOG_PRETTY', 'maybe', /LOG_PRETTY: expected 1\/true/],
+  ['BACKOFF_FACTOR', 'x2', /BACKOFF_FACTOR: expected a number/],
+];
+for (const [name, value, re] of bad) {
+  test(`invalid ${name}=${value} names the variable and the expected form`, () => {
+    assert.throws(() => loadConfig({ [name]: value }), (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.equal(err.code, 'E_CONFIG');
+      assert.equal(err.variable, name);
+      assert.match(err.message, re);
+      return true;
+    });
+  });
+}
+
+test('BACKOFF_MAX_MS below BACKOFF_BASE_MS is refused', () => {
+  assert.throws(() => loadConfig({ BACKOFF_BASE_MS: '1000', BACKOFF_MAX_MS: '500' }), /BACKOFF_MAX_MS: expected an integer not below BACKOFF_BASE_MS/);
+});
+
+test('a malformed DATABASE_URL never echoes its value (it may hold a password)', () => {
+  assert.throws(() => loadConfig({ DATABASE_URL: 'mysql://u:hunter2@h/db' }), (err: unknown) => {
+    assert.ok(err instanceof ConfigError);
+    assert.doesNotMatch(err.message, /hunter2/);
+    return true;
+  });
+});
