@@ -4,7 +4,16 @@
  */
 import type { Exchange } from './tick.ts';
 
-export type ConnectionStateName = 'idle' | 'connecting' | 'subscribing' | 'live' | 'closing' | 'backoff' | 'stopping' | 'stopped';
+export type ConnectionStateName =
+  | 'idle'
+  | 'connecting'
+  | 'subscribing'
+  | 'live'
+  | 'rotating' // live on the old socket while a planned replacement connects
+  | 'closing'
+  | 'backoff'
+  | 'stopping'
+  | 'stopped';
 
 /** Why a connection was torn down and replaced. A bounded set (metric label). */
 export type ReconnectReason =

@@ -1,0 +1,243 @@
+/**
+ * One socket attempt: owns one `ws` client, its handshake / silence / heartbeat timers and its listeners.
+ * It reports its end once (`onEnd`) and closes on request: close frame first, `terminate()` when the peer does not
+ * answer within the grace, resolving only when the TCP socket is gone. Nothing of it outlives `close()`.
+ */
+import WebSocket from 'ws';
+import type { RawData } from 'ws';
+import type { IncomingMessage, ClientRequest } from 'node:http';
+import { parseRetryAfter } from '../errors.ts';
+import type { ReconnectReason } from '../snapshots.ts';
+import type { HeartbeatPolicy } from './feed.ts';
+import { Timers } from './timers.ts';
+
+export interface LinkEnd {
+  readonly reason: ReconnectReason;
+  readonly detail: string;
+  /** The close code when the peer (or ws on a protocol error) closed the connection. */
+  readonly closeCode?: number;
+  /** HTTP status of a refused upgrade. */
+  readonly status?: number;
+  /** The server's Retry-After on a refused upgrade, in ms. */
+  readonly retryAfterMs?: number;
+  /** True when ws refused a frame larger than maxPayload. */
+  readonly oversized?: boolean;
+}
+
+export interface LinkOptions {
+  readonly url: string;
+  readonly handshakeTimeoutMs: number;
+  readonly silenceTimeoutMs: number;
+  readonly closeGraceMs: number;
+  readonly maxPayloadBytes: number;
+  readonly heartbeat?: HeartbeatPolicy;
+}
+
+export interface LinkEvents {
+  onOpen(link: Link): void;
+  onText(link: Link, text: string, receivedAt: number): void;
+  onBinary(link: Link, bytes: number): void;
+  /** Called at most once: the socket failed or the peer closed it. Not called for a close we asked for. */
+  onEnd(link: Link, end: LinkEnd): void;
+}
+
+export type CloseMode = 'graceful' | 'terminate';
+
+export class Link {
+  readonly id: number;
+  readonly #opts: LinkOptions;
+  readonly #events: LinkEvents;
+  readonly #timers = new Timers();
+  #ws: WebSocket | null = null;
+  #ended = false;
+  #closeRequested = false;
+  #paused = false;
+  #gone!: Promise<void>;
+  #markGone!: () => void;
+  #isGone = false;
+
+  constructor(id: number, opts: LinkOptions, events: LinkEvents) {
+    this.id = id;
+    this.#opts = opts;
+    this.#events = events;
+    this.#gone = new Promise((resolve) => (this.#markGone = resolve));
+  }
+
+  /** Opens the socket. Call once. */
+  open(): void {
+    const ws = new WebSocket(this.#opts.url, {
+      perMessageDeflate: false,
+      maxPayload: this.#opts.maxPayloadBytes,
+      followRedirects: false,
+      autoPong: true,
+      // ws >= 8.20: bound its own close handshake (e.g. after a protocol error) by the same grace.
+      closeTimeout: Math.max(1, this.#opts.closeGraceMs),
+    } as WebSocket.ClientOptions);
+    this.#ws = ws;
+    ws.on('open', () => this.#onOpen());
+    ws.on('message', (data: RawData, isBinary: boolean) => this.#onMessage(data, isBinary));
+    ws.on('ping', () => this.#onAlive());
+    ws.on('pong', () => this.#onAlive());
+    ws.on('unexpected-response', (req: ClientRequest, res: IncomingMessage) => this.#onRefused(req, res));
+    ws.on('error', (err: Error & { code?: string }) => this.#onError(err));
+    ws.on('close', (code: number, reason: Buffer) => this.#onClose(code, reason));
+    this.#timers.set('handshake', this.#opts.handshakeTimeoutMs, () =>
+      this.#end({ reason: 'handshake_timeout', detail: `no upgrade within ${this.#opts.handshakeTimeoutMs} ms` }),
+    );
+  }
+
+  get isOpen(): boolean {
+    return this.#ws?.readyState === WebSocket.OPEN;
+  }
+
+  get isGone(): boolean {
+    return this.#isGone;
+  }
+
+  /** Sends a text frame if the socket is open; returns whether it was sent. */
+  send(text: string): boolean {
+    if (!this.isOpen || this.#closeRequested) return false;
+    this.#ws!.send(text);
+    return true;
+  }
+
+  /** Stop reading (backpressure). Liveness timers are suspended while paused. */
+  pause(): void {
+    if (this.#paused) return;
+    this.#paused = true;
+    this.#timers.clear('silence');
+    this.#timers.clear('heartbeat-idle');
+    this.#timers.clear('heartbeat-deadline');
+    this.#ws?.pause();
+  }
+
+  resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    this.#ws?.resume();
+    if (this.isOpen) this.#onAlive();
+  }
+
+  /**
+   * Closes the socket and resolves when its TCP socket is gone. `graceful` sends a close frame and terminates
+   * after the grace if the peer does not answer; `terminate` destroys at once (dead or half-open peers).
+   */
+  close(mode: CloseMode): Promise<void> {
+    const ws = this.#ws;
+    this.#closeRequested = true;
+    this.#timers.clear('handshake');
+    this.#timers.clear('silence');
+    this.#timers.clear('heartbeat-idle');
+    this.#timers.clear('heartbeat-deadline');
+    if (!ws || this.#isGone) {
+      this.#finish();
+      return this.#gone;
+    }
+    if (mode === 'terminate' || ws.readyState === WebSocket.CONNECTING) {
+      ws.terminate();
+    } else {
+      if (ws.readyState === WebSocket.OPEN) ws.close(1000, 'client reconnect');
+      if (!this.#timers.has('grace')) this.#timers.set('grace', this.#opts.closeGraceMs, () => ws.terminate());
+    }
+    return this.#gone;
+  }
+
+  #onOpen(): void {
+    this.#timers.clear('handshake');
+    if (this.#closeRequested) return;
+    this.#onAlive();
+    this.#events.onOpen(this);
+  }
+
+  #onMessage(data: RawData, isBinary: boolean): void {
+    if (this.#closeRequested || this.#ended) return;
+    const receivedAt = Date.now();
+    this.#onAlive();
+    if (isBinary) {
+      this.#events.onBinary(this, byteLength(data));
+      return;
+    }
+    this.#events.onText(this, rawToString(data), receivedAt);
+  }
+
+  /** Any inbound frame proves the peer alive: re-arm the silence watchdog and the heartbeat idle timer. */
+  #onAlive(): void {
+    if (this.#paused || this.#closeRequested || this.#ended) return;
+    this.#timers.clear('heartbeat-deadline');
+    const silence = this.#opts.silenceTimeoutMs;
+    this.#timers.set('silence', silence, () =>
+      this.#end({ reason: 'silence', detail: `no data and no heartbeat for ${silence} ms` }),
+    );
+    const hb = this.#opts.heartbeat;
+    if (hb) this.#timers.set('heartbeat-idle', hb.idleMs, () => this.#sendHeartbeat(hb));
+  }
+
+  #sendHeartbeat(hb: HeartbeatPolicy): void {
+    if (!this.send(hb.payload)) return;
+    this.#timers.set('heartbeat-deadline', hb.timeoutMs, () =>
+      this.#end({ reason: 'heartbeat', detail: `no answer to ${JSON.stringify(hb.payload)} within ${hb.timeoutMs} ms` }),
+    );
+  }
+
+  #onRefused(req: ClientRequest, res: IncomingMessage): void {
+    const status = res.statusCode ?? 0;
+    const retryAfterMs = parseRetryAfter(res.headers['retry-after']);
+    res.resume();
+    req.destroy();
+    this.#end({ reason: 'refused', detail: `upgrade refused with HTTP ${status}`, status, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) });
+    this.#ws?.terminate();
+  }
+
+  #onError(err: Error & { code?: string }): void {
+    if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+      this.#end({ reason: 'protocol', detail: err.message, closeCode: 1009, oversized: true });
+    } else if (err.code?.startsWith('WS_ERR_')) {
+      this.#end({ reason: 'protocol', detail: `${err.code}: ${err.message}` });
+    } else {
+      this.#end({ reason: 'error', detail: err.code ? `${err.code}: ${err.message}` : err.message });
+    }
+  }
+
+  #onClose(code: number, reason: Buffer): void {
+    const text = reason.toString('utf8');
+    this.#end({ reason: 'close', detail: `closed by peer with ${code}${text ? ` ${text}` : ''}`, closeCode: code });
+    this.#finish();
+  }
+
+  #end(end: LinkEnd): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#timers.clear('handshake');
+    this.#timers.clear('silence');
+    this.#timers.clear('heartbeat-idle');
+    this.#timers.clear('heartbeat-deadline');
+    if (!this.#closeRequested) this.#events.onEnd(this, end);
+  }
+
+  /** The TCP socket is gone: drop every timer and listener, keep a no-op error listener, resolve close(). */
+  #finish(): void {
+    if (this.#isGone) return;
+    this.#isGone = true;
+    this.#ended = true;
+    this.#timers.clearAll();
+    const ws = this.#ws;
+    if (ws) {
+      ws.removeAllListeners();
+      ws.on('error', () => {});
+    }
+    this.#ws = null;
+    this.#markGone();
+  }
+}
+
+function rawToString(data: RawData): string {
+  if (Buffer.isBuffer(data)) return data.toString('utf8');
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  return Buffer.from(data).toString('utf8');
+}
+
+function byteLength(data: RawData): number {
+  if (Buffer.isBuffer(data)) return data.length;
+  if (Array.isArray(data)) return data.reduce((n, b) => n + b.length, 0);
+  return data.byteLength;
+}

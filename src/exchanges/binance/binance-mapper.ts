@@ -1,0 +1,68 @@
+/** Pure mapping from Binance stream frames to Ticks and frame classes. No I/O, no clock of its own. */
+import type { FrameResult, Rejection } from '../../connection/feed.ts';
+import type { Tick } from '../../tick.ts';
+import { boolean, isRecord, nonEmptyString, parseJson, positiveDecimal, safeInteger } from '../validate.ts';
+
+export type TradeMapping = { ok: true; tick: Tick } | { ok: false; rejection: Rejection };
+
+/** Maps one raw `@trade` event. `m: true` means the buyer was the maker, so the taker (the side we store) sold. */
+export function mapBinanceTrade(raw: Record<string, unknown>, receivedAt: number): TradeMapping {
+  const symbol = nonEmptyString(raw, 's');
+  if (!symbol.ok) return symbol;
+  const tradeId = safeInteger(raw, 't', false);
+  if (!tradeId.ok) return tradeId;
+  const price = positiveDecimal(raw, 'p');
+  if (!price.ok) return price;
+  const qty = positiveDecimal(raw, 'q');
+  if (!qty.ok) return qty;
+  const tradeTime = safeInteger(raw, 'T', false);
+  if (!tradeTime.ok) return tradeTime;
+  const buyerIsMaker = boolean(raw, 'm');
+  if (!buyerIsMaker.ok) return buyerIsMaker;
+  return {
+    ok: true,
+    tick: {
+      exchange: 'binance',
+      symbol: symbol.value,
+      tradeId: tradeId.value,
+      price: price.value,
+      qty: qty.value,
+      side: buyerIsMaker.value ? 'sell' : 'buy',
+      tradeTime: tradeTime.value,
+      receivedAt,
+      source: 'live',
+    },
+  };
+}
+
+/** Classifies one text frame from a raw (`/ws`) or combined (`/stream`) connection. */
+export function classifyBinanceFrame(text: string, receivedAt: number): FrameResult {
+  const parsed = parseJson(text);
+  if (!parsed.ok) return { kind: 'rejected', reject: parsed.rejection.kind, detail: parsed.rejection.detail };
+  const msg = parsed.value;
+  if (!isRecord(msg)) return { kind: 'rejected', reject: 'bad_type', detail: 'frame is not a JSON object' };
+  if ('id' in msg && ('result' in msg || 'error' in msg)) return classifyControlResponse(msg);
+  const event = 'stream' in msg && 'data' in msg ? msg.data : msg;
+  if (!isRecord(event)) return { kind: 'rejected', reject: 'bad_type', detail: 'combined "data" is not an object' };
+  switch (event.e) {
+    case 'trade': {
+      const mapped = mapBinanceTrade(event, receivedAt);
+      return mapped.ok
+        ? { kind: 'ticks', ticks: [mapped.tick] }
+        : { kind: 'rejected', reject: mapped.rejection.kind, detail: mapped.rejection.detail };
+    }
+    case 'serverShutdown':
+      return { kind: 'notice', detail: `serverShutdown at ${String(event.E)}` };
+    case undefined:
+      return { kind: 'rejected', reject: 'missing_field', detail: 'missing field "e" (event type)' };
+    default:
+      return { kind: 'rejected', reject: 'unknown_event', detail: `unknown event type ${JSON.stringify(String(event.e).slice(0, 40))}` };
+  }
+}
+
+function classifyControlResponse(msg: Record<string, unknown>): FrameResult {
+  if (isRecord(msg.error)) {
+    return { kind: 'rejected', reject: 'exchange_error', detail: `control request ${String(msg.id)} failed: ${String(msg.error.code)} ${String(msg.error.msg)}` };
+  }
+  return { kind: 'ack' };
+}
