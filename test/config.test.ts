@@ -56,3 +56,22 @@ test('a malformed DATABASE_URL never echoes its value (it may hold a password)',
     return true;
   });
 });
+
+test('.env.example lists every variable with its default, and loads cleanly', async () => {
+  const { readFileSync } = await import('node:fs');
+  const text = readFileSync(new URL('../.env.example', import.meta.url), 'utf8');
+  const entries = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const m = /^#?\s*([A-Z][A-Z0-9_]+)=(.*)$/.exec(line);
+    if (m) entries.set(m[1]!, m[2]!);
+  }
+  for (const [name, def] of Object.entries(DEFAULTS)) {
+    assert.ok(entries.has(name), `${name} missing from .env.example`);
+    if (def === undefined) continue;
+    const shown = entries.get(name)!;
+    const expected = typeof def === 'boolean' ? (def ? '1' : '0') : String(def);
+    assert.equal(shown, expected, `${name} default in .env.example`);
+  }
+  const env = Object.fromEntries([...entries].filter(([k]) => k !== 'DATABASE_URL'));
+  assert.doesNotThrow(() => loadConfig(env));
+});

@@ -123,12 +123,12 @@ export class Connection {
     this.#to('stopped', 'sockets gone, timers cleared');
   }
 
-  #to(next: ConnectionStateName, reason: string): void {
+  #to(next: ConnectionStateName, reason: string, extra?: Record<string, unknown>): void {
     const from = this.#state;
     if (from === next) return;
     this.#state = transition(from, next);
     if (next !== 'live' && next !== 'rotating') this.#liveSince = null;
-    this.#log.info({ from, to: next, reason, attempt: this.#attempts }, 'connection state');
+    this.#log.info({ from, to: next, reason, attempt: this.#attempts, ...extra }, 'connection state');
   }
 
   #openLink(role: 'primary' | 'standby'): void {
@@ -327,9 +327,10 @@ export class Connection {
     const gone = link ? this.#closeInBackground(link, mode) : Promise.resolve();
     void gone.then(() => {
       if (this.#state !== 'closing') return;
+      const ceilingMs = this.#backoff.ceiling();
       const delay = this.#backoff.next(end.retryAfterMs);
       this.#counters.lastBackoffMs = delay;
-      this.#to('backoff', `reconnect in ${delay} ms`);
+      this.#to('backoff', `reconnect in ${delay} ms`, { delayMs: delay, ceilingMs, retryAfterMs: end.retryAfterMs ?? null });
       this.#timers.set('backoff', delay, () => {
         this.#to('connecting', 'backoff elapsed');
         this.#openLink('primary');

@@ -66,3 +66,25 @@ function classifyControlResponse(msg: Record<string, unknown>): FrameResult {
   }
   return { kind: 'ack' };
 }
+
+/** Maps one trade of `GET /api/v3/historicalTrades` / `trades` (`{id,price,qty,quoteQty,time,isBuyerMaker,...}`). */
+export function mapBinanceRestTrade(raw: unknown, symbol: string, receivedAt: number): TradeMapping {
+  if (!isRecord(raw)) return { ok: false, rejection: { kind: 'bad_type', detail: 'REST trade is not an object' } };
+  const tradeId = safeInteger(raw, 'id', false);
+  if (!tradeId.ok) return tradeId;
+  const price = positiveDecimal(raw, 'price');
+  if (!price.ok) return price;
+  const qty = positiveDecimal(raw, 'qty');
+  if (!qty.ok) return qty;
+  const tradeTime = safeInteger(raw, 'time', false);
+  if (!tradeTime.ok) return tradeTime;
+  const buyerIsMaker = boolean(raw, 'isBuyerMaker');
+  if (!buyerIsMaker.ok) return buyerIsMaker;
+  return {
+    ok: true,
+    tick: {
+      exchange: 'binance', symbol, tradeId: tradeId.value, price: price.value, qty: qty.value,
+      side: buyerIsMaker.value ? 'sell' : 'buy', tradeTime: tradeTime.value, receivedAt, source: 'backfill',
+    },
+  };
+}
