@@ -12,10 +12,13 @@ export function redactSecrets(text: string): string {
   return text.replace(URL_PASSWORD_RE, '$1***@').replace(KEYWORD_PASSWORD_RE, '$1***');
 }
 
+const MAX_DEPTH = 8;
+
 function redactDeep(value: unknown, depth = 0): unknown {
   if (typeof value === 'string') return redactSecrets(value);
-  if (depth > 4 || value === null || typeof value !== 'object') return value;
-  if (value instanceof Error) return value;
+  if (value === null || typeof value !== 'object') return value;
+  if (depth > MAX_DEPTH) return '[too deep]';
+  if (value instanceof Error) return errSerializer(value);
   if (Array.isArray(value)) return value.map((v) => redactDeep(v, depth + 1));
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value)) out[k] = /password/i.test(k) ? '***' : redactDeep(v, depth + 1);
@@ -23,8 +26,9 @@ function redactDeep(value: unknown, depth = 0): unknown {
 }
 
 function errSerializer(err: unknown): unknown {
-  const serialized = pino.stdSerializers.err(err as Error) as unknown as Record<string, unknown>;
-  return redactDeep(serialized);
+  if (!(err instanceof Error)) return redactDeep(err);
+  const serialized = pino.stdSerializers.err(err) as unknown as Record<string, unknown>;
+  return redactDeep({ ...serialized });
 }
 
 export interface LoggerOptions {
@@ -41,6 +45,9 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     serializers: { err: errSerializer, error: errSerializer },
     hooks: {
       logMethod(args, method) {
+        // `logger.error(err)` would put err.message in msg unredacted: give it a message of its own.
+        const first: unknown = args[0];
+        if (first instanceof Error && typeof args[1] !== 'string') args = [{ err: first }, first.message, ...args.slice(1)] as typeof args;
         const cleaned = args.map((a) => redactDeep(a)) as Parameters<typeof method>;
         method.apply(this, cleaned);
       },

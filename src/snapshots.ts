@@ -94,3 +94,18 @@ export interface PoolSnapshot {
   readonly errors: number;
   readonly max: number;
 }
+
+/** Completeness: trade-id gaps found in the live streams and their REST backfill. */
+export interface GapsSnapshot {
+  /** Gaps detected since start (each a missing id range of one symbol). */
+  readonly detected: number;
+  /** Gaps currently being fetched or waiting for a retry. */
+  readonly open: number;
+  readonly filled: number;
+  /** Gaps recorded as not fillable now (REST failing, data gone, range too large); retried later. */
+  readonly unfillable: number;
+  readonly backfilledTicks: number;
+  readonly restRequests: number;
+  readonly restErrors: number;
+  readonly restRateLimited: number;
+}

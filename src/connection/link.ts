@@ -79,6 +79,9 @@ export class Link {
     ws.on('ping', () => this.#onAlive());
     ws.on('pong', () => this.#onAlive());
     ws.on('unexpected-response', (req: ClientRequest, res: IncomingMessage) => this.#onRefused(req, res));
+    // ws swallows errors of the TCP socket once open (a reset only shows as close 1006): watch the socket itself so a
+    // reset is reported as an error. This listener runs before ws's own, which then destroys the socket.
+    ws.on('upgrade', (res: IncomingMessage) => res.socket.on('error', (err: Error & { code?: string }) => this.#onError(err)));
     ws.on('error', (err: Error & { code?: string }) => this.#onError(err));
     ws.on('close', (code: number, reason: Buffer) => this.#onClose(code, reason));
     this.#timers.set('handshake', this.#opts.handshakeTimeoutMs, () =>
