@@ -1,0 +1,115 @@
+/** The storage facade the composition root uses: pool + Kysely + writer + journal, opened and closed together. */
+import { resolve } from 'node:path';
+import { Kysely, PostgresDialect } from 'kysely';
+import pRetry from 'p-retry';
+import type { StorageConfig } from '../config.ts';
+import type { Logger } from '../logger.ts';
+import type { PipelineSnapshot, PoolSnapshot } from '../snapshots.ts';
+import type { Tick, TickSink } from '../tick.ts';
+import { classifyDbError, describeDbError } from './errors.ts';
+import { migrateToLatest } from './migrate.ts';
+import { ResettablePool } from './pool.ts';
+import type { Database } from './schema.ts';
+import { Journal } from './spill.ts';
+import { TickWriter } from './tick-writer.ts';
+
+export const DEFAULT_CLOSE_DEADLINE_MS = 8_000;
+
+export interface Storage {
+  readonly sink: TickSink;
+  /** For other modules' plain functions (gap store); routed through the current pool across resets. */
+  readonly db: Kysely<Database>;
+  /** Resolves when everything accepted so far is in the table (or in the journal while the database is down). */
+  flush(): Promise<void>;
+  pipeline(): PipelineSnapshot;
+  pool(): PoolSnapshot;
+  /** Force a pool reset now; resolves when the old pool has ended. */
+  resetPool(): Promise<void>;
+  /** Called after each batch commits, with the ticks of that batch. Returns an unsubscribe function. */
+  onStored(listener: (ticks: readonly Tick[]) => void): () => void;
+  /** Stop accepting, flush (retrying until the deadline, journaling the rest), end the pools. Never rejects. */
+  close(opts?: { deadlineMs?: number }): Promise<void>;
+}
+
+export interface OpenStorageOptions {
+  readonly config: StorageConfig;
+  readonly url: string;
+  readonly logger: Logger;
+}
+
+/** Opens the pool, applies migrations (retrying connection errors briefly), opens the journal, starts the writer. */
+export async function openStorage(opts: OpenStorageOptions): Promise<Storage> {
+  const { config } = opts;
+  const log = opts.logger.child({ component: 'storage' });
+  const pool = new ResettablePool({
+    url: opts.url,
+    poolMax: config.poolMax,
+    idleTimeoutMs: config.idleTimeoutMs,
+    acquireTimeoutMs: config.acquireTimeoutMs,
+    connectTimeoutMs: config.connectTimeoutMs,
+    statementTimeoutMs: config.statementTimeoutMs,
+    maxUses: config.maxUses,
+    maxLifetimeMs: config.maxLifetimeMs,
+    logger: log.child({ part: 'pool' }),
+  });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  try {
+    const { applied } = await pRetry(() => migrateToLatest(db), {
+      retries: 4,
+      minTimeout: 250,
+      maxTimeout: 2_000,
+      shouldRetry: ({ error }) => classifyDbError(error) === 'transient',
+      onFailedAttempt: ({ error, attemptNumber }) => log.warn({ reason: describeDbError(error), attempt: attemptNumber }, 'migration attempt failed'),
+    });
+    if (applied.length > 0) log.info({ applied }, 'migrations applied');
+  } catch (err) {
+    await pool.end().catch(() => undefined);
+    throw err;
+  }
+  const journal = await Journal.open(resolve(config.spillDir), log.child({ part: 'journal' }));
+  const writer = new TickWriter({
+    db,
+    journal,
+    logger: log.child({ part: 'writer' }),
+    batchMaxRows: config.batchMaxRows,
+    batchMaxAgeMs: config.batchMaxAgeMs,
+    maxBufferedTicks: config.maxBufferedTicks,
+  });
+
+  let resetTimer: NodeJS.Timeout | undefined;
+  if (config.poolResetIntervalMs > 0) {
+    resetTimer = setInterval(() => {
+      pool.reset().catch((err: unknown) => log.error({ err }, 'periodic pool reset failed'));
+    }, config.poolResetIntervalMs);
+    resetTimer.unref();
+  }
+
+  let closing: Promise<void> | undefined;
+  const close = async (deadlineMs: number): Promise<void> => {
+    const started = Date.now();
+    clearInterval(resetTimer);
+    // Keep a reserve of the deadline for journaling what is left and ending the pools.
+    const reserve = Math.min(2_000, Math.floor(deadlineMs / 4));
+    await writer.close(deadlineMs - reserve);
+    const left = Math.max(0, deadlineMs - (Date.now() - started));
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([
+      pool.end().then(() => false, () => false),
+      new Promise<boolean>((r) => (timer = setTimeout(() => r(true), left))),
+    ]);
+    clearTimeout(timer);
+    if (timedOut) log.warn({ checkedOut: pool.checkedOut }, 'pool did not end before the close deadline (a statement is still running)');
+    log.info({ pipeline: writer.snapshot() }, 'storage closed');
+  };
+
+  return {
+    sink: writer,
+    db,
+    flush: () => writer.flush(),
+    pipeline: () => writer.snapshot(),
+    pool: () => pool.snapshot(),
+    resetPool: () => pool.reset(),
+    onStored: (listener) => writer.onStored(listener),
+    close: (o) => (closing ??= close(o?.deadlineMs ?? DEFAULT_CLOSE_DEADLINE_MS)),
+  };
+}

@@ -1,0 +1,578 @@
+/**
+ * The one writer: bounded in-memory buffer -> batches (by size or age) -> one `insert ... select from unnest(...)
+ * on conflict do nothing` round trip per batch. Overflow beyond the bound goes to the spill journal; the journal is
+ * replayed when the database keeps up again. A data error splits the batch to isolate the bad row. Nothing received
+ * is ever dropped: if even the journal fails, write() returns false (backpressure) and ticks wait in memory.
+ *
+ * Every received tick is in exactly one place: `#buffer` (waiting), `#inflight` (the batch being written),
+ * `#overflow` (waiting for the journal), `#spilling` (being appended), the journal, or the table (or rejected).
+ */
+import pRetry, { AbortError } from 'p-retry';
+import { sql } from 'kysely';
+import type { Kysely } from 'kysely';
+import type { Logger } from '../logger.ts';
+import type { PipelineSnapshot } from '../snapshots.ts';
+import type { Tick, TickSink } from '../tick.ts';
+import { classifyDbError, describeDbError, SpillError } from './errors.ts';
+import type { Database } from './schema.ts';
+import type { Journal, Segment } from './spill.ts';
+
+export interface WriterOptions {
+  readonly batchMaxRows: number;
+  readonly batchMaxAgeMs: number;
+  readonly maxBufferedTicks: number;
+  /** Retry backoff bounds for a failing batch. */
+  readonly retryMinMs?: number;
+  readonly retryMaxMs?: number;
+}
+
+interface Entry {
+  readonly t: Tick;
+  /** Writer sequence number (1, 2, ...); 0 for ticks replayed from the journal. */
+  readonly s: number;
+}
+
+/** FIFO with O(1) push/shift and cheap bulk take. */
+class Queue<T> {
+  #items: T[] = [];
+  #head = 0;
+  get length(): number {
+    return this.#items.length - this.#head;
+  }
+  push(v: T): void {
+    this.#items.push(v);
+  }
+  unshiftAll(vs: readonly T[]): void {
+    this.#items = [...vs, ...this.#items.slice(this.#head)];
+    this.#head = 0;
+  }
+  peek(): T | undefined {
+    return this.#items[this.#head];
+  }
+  take(n: number): T[] {
+    const out = this.#items.slice(this.#head, this.#head + n);
+    this.#head += out.length;
+    if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
+      this.#items = this.#items.slice(this.#head);
+      this.#head = 0;
+    }
+    return out;
+  }
+}
+
+const LATENCY_WINDOW = 1024;
+const SPILL_RETRY_MIN_MS = 200;
+/** The database counts as down (flush() then settles for the journal) after this many failures over this long. */
+const DOWN_AFTER_FAILURES = 3;
+const DOWN_AFTER_MS = 1_000;
+const SPILL_RETRY_MAX_MS = 5_000;
+
+const INSERT_SQL = (cols: readonly unknown[][]) => sql`
+  insert into ticks (exchange, symbol, trade_id, price, qty, side, trade_time, received_at, source)
+  select e, s, i, p, q, d,
+         timestamptz 'epoch' + t * interval '1 millisecond',
+         timestamptz 'epoch' + r * interval '1 millisecond',
+         src
+  from unnest(${cols[0]}::text[], ${cols[1]}::text[], ${cols[2]}::bigint[], ${cols[3]}::numeric[], ${cols[4]}::numeric[],
+              ${cols[5]}::text[], ${cols[6]}::bigint[], ${cols[7]}::bigint[], ${cols[8]}::text[])
+       as u(e, s, i, p, q, d, t, r, src)
+  on conflict do nothing`;
+
+function text(v: unknown): string | null {
+  return v === undefined || v === null ? null : String(v);
+}
+
+function columns(entries: readonly Entry[]): unknown[][] {
+  const cols: unknown[][] = [[], [], [], [], [], [], [], [], []];
+  for (const { t } of entries) {
+    cols[0]!.push(text(t.exchange));
+    cols[1]!.push(text(t.symbol));
+    cols[2]!.push(text(t.tradeId));
+    cols[3]!.push(text(t.price));
+    cols[4]!.push(text(t.qty));
+    cols[5]!.push(text(t.side));
+    cols[6]!.push(text(t.tradeTime));
+    cols[7]!.push(text(t.receivedAt));
+    cols[8]!.push(text(t.source ?? 'live'));
+  }
+  return cols;
+}
+
+function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
+}
+
+export class TickWriter implements TickSink {
+  readonly #db: Kysely<Database>;
+  readonly #journal: Journal;
+  readonly #log: Logger;
+  readonly #o: Required<WriterOptions>;
+
+  readonly #buffer = new Queue<Entry>();
+  #inflight: Entry[] = [];
+  #inflightJournaled = false;
+  readonly #overflow = new Queue<Entry>();
+  #spilling: Entry[] = [];
+
+  #seq = 0;
+  #stored = 0;
+  #duplicate = 0;
+  #rejected = 0;
+  #batches = 0;
+  #writeErrors = 0;
+  #lastWriteOkAt: number | null = null;
+  readonly #latencies: number[] = [];
+  #dbDown = false;
+  #failuresSinceOk = 0;
+  #firstFailureAt: number | undefined;
+  #backpressure = false;
+  #spillFailing = false;
+
+  readonly #drainListeners = new Set<() => void>();
+  readonly #storedListeners = new Set<(ticks: readonly Tick[]) => void>();
+  readonly #flushWaiters: Array<{ upTo: number; resolve: () => void }> = [];
+
+  #wakeLoop: (() => void) | undefined;
+  #ageTimer: NodeJS.Timeout | undefined;
+  #spillTimer: NodeJS.Timeout | undefined;
+  #spillRunning = false;
+  #spillDelayMs = SPILL_RETRY_MIN_MS;
+  #replay: { seg: Segment; it: AsyncGenerator<Tick[]> } | undefined;
+  #loop: Promise<void>;
+  #closing = false;
+  #closed = false;
+  readonly #abort = new AbortController();
+
+  constructor(opts: { db: Kysely<Database>; journal: Journal; logger: Logger } & WriterOptions) {
+    this.#db = opts.db;
+    this.#journal = opts.journal;
+    this.#log = opts.logger;
+    this.#o = {
+      batchMaxRows: opts.batchMaxRows,
+      batchMaxAgeMs: opts.batchMaxAgeMs,
+      maxBufferedTicks: opts.maxBufferedTicks,
+      retryMinMs: opts.retryMinMs ?? 100,
+      retryMaxMs: opts.retryMaxMs ?? 5_000,
+    };
+    this.#loop = this.#run().catch((err: unknown) => {
+      // Not expected (the loop only ends on close); ticks still in memory are journaled by close().
+      this.#log.fatal({ err }, 'tick writer loop failed; ticks are kept in memory until close journals them');
+    });
+  }
+
+  // ---- TickSink ----
+
+  write(tick: Tick): boolean {
+    const entry: Entry = { t: tick, s: ++this.#seq };
+    if (this.#closed) {
+      this.#writeAfterClose(entry);
+      return false;
+    }
+    if (this.#overflow.length === 0 && this.#spilling.length === 0 && this.#depth() < this.#o.maxBufferedTicks) {
+      this.#buffer.push(entry);
+      if (this.#buffer.length >= this.#o.batchMaxRows) this.#wake();
+      else if (!this.#ageTimer) this.#ageTimer = setTimeout(() => ((this.#ageTimer = undefined), this.#wake()), this.#o.batchMaxAgeMs);
+    } else {
+      this.#overflow.push(entry);
+      if (this.#overflow.length >= this.#overflowCap()) this.#setBackpressure(true, 'spill journal is not keeping up');
+      this.#scheduleSpill(0);
+    }
+    return !this.#backpressure;
+  }
+
+  onDrain(listener: () => void): () => void {
+    this.#drainListeners.add(listener);
+    return () => this.#drainListeners.delete(listener);
+  }
+
+  // ---- API used by Storage ----
+
+  onStored(listener: (ticks: readonly Tick[]) => void): () => void {
+    this.#storedListeners.add(listener);
+    return () => this.#storedListeners.delete(listener);
+  }
+
+  flush(): Promise<void> {
+    const upTo = this.#seq;
+    return new Promise<void>((resolve) => {
+      this.#flushWaiters.push({ upTo, resolve });
+      if (this.#dbDown) this.#journalEverything();
+      this.#wake();
+      this.#checkFlushWaiters();
+    });
+  }
+
+  snapshot(): PipelineSnapshot {
+    const sorted = [...this.#latencies].sort((a, b) => a - b);
+    return {
+      ticksReceived: this.#seq,
+      ticksStored: this.#stored,
+      ticksDuplicate: this.#duplicate,
+      ticksRejected: this.#rejected,
+      bufferDepth: this.#depth(),
+      bufferMax: this.#o.maxBufferedTicks,
+      journalBytes: this.#journal.bytes,
+      journalTicks: this.#journal.ticks,
+      batches: this.#batches,
+      batchLatencyMsP50: percentile(sorted, 0.5),
+      batchLatencyMsP99: percentile(sorted, 0.99),
+      batchLatencyMsMax: sorted.length ? sorted[sorted.length - 1]! : 0,
+      lastWriteOkAt: this.#lastWriteOkAt,
+      writeErrors: this.#writeErrors,
+      backpressure: this.#backpressure,
+    };
+  }
+
+  /**
+   * Stop accepting new work into the database path, write what is buffered (retrying) until `drainDeadline`, then
+   * journal whatever is still in memory. Never rejects.
+   */
+  #closePromise: Promise<void> | undefined;
+
+  close(drainMs: number): Promise<void> {
+    this.#closePromise ??= this.#close(drainMs);
+    return this.#closePromise;
+  }
+
+  async #close(drainMs: number): Promise<void> {
+    this.#closing = true;
+    const timer = setTimeout(() => this.#abort.abort(new Error('storage close deadline reached')), Math.max(0, drainMs));
+    this.#wake();
+    try {
+      await this.#loop;
+      // Let a spill append that is already running finish, bounded by the same deadline.
+      while ((this.#spillRunning || this.#overflow.length > 0) && !this.#abort.signal.aborted && !this.#spillFailing) {
+        this.#scheduleSpill(0);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+    this.#closed = true;
+    clearTimeout(this.#ageTimer);
+    clearTimeout(this.#spillTimer);
+    await this.#replay?.it.return(undefined).catch(() => undefined);
+    this.#replay = undefined;
+    const left = [...(this.#inflightJournaled ? [] : this.#inflight), ...this.#buffer.take(Infinity), ...this.#overflow.take(Infinity)];
+    if (!this.#spillRunning) left.push(...this.#spilling);
+    this.#inflight = [];
+    if (left.length > 0) {
+      try {
+        this.#journal.appendSync(left.map((e) => e.t), minSeq(left));
+        this.#log.warn({ ticks: left.length, dir: this.#journal.dir }, 'database not reachable before the close deadline; ticks journaled for the next run');
+      } catch (err) {
+        this.#log.fatal({ err, ticks: left.length }, 'cannot journal ticks at shutdown: they are lost');
+      }
+    }
+    for (const w of this.#flushWaiters.splice(0)) w.resolve();
+  }
+
+  // ---- the loop ----
+
+  #depth(): number {
+    return this.#buffer.length + this.#inflight.length;
+  }
+
+  #overflowCap(): number {
+    return Math.max(this.#o.batchMaxRows * 4, Math.ceil(this.#o.maxBufferedTicks / 2));
+  }
+
+  #wake(): void {
+    const w = this.#wakeLoop;
+    this.#wakeLoop = undefined;
+    w?.();
+  }
+
+  async #run(): Promise<void> {
+    for (;;) {
+      this.#refillFromOverflow();
+      const flushing = this.#closing || this.#flushWaiters.length > 0;
+      const head = this.#buffer.peek();
+      if (head && (flushing || this.#buffer.length >= this.#o.batchMaxRows || this.#ageTimer === undefined)) {
+        const batch = this.#buffer.take(this.#o.batchMaxRows);
+        if (!(await this.#writeInflight(batch))) return;
+        continue;
+      }
+      // Closing: the buffer is written; what is still in overflow goes to the journal (close() waits for that).
+      if (this.#closing) return;
+      if (!this.#journal.isEmpty && (await this.#replayChunk())) continue;
+      this.#checkFlushWaiters();
+      await new Promise<void>((resolve) => {
+        this.#wakeLoop = resolve;
+        // Re-check journal replay periodically (a segment may have become readable).
+        if (!this.#journal.isEmpty) setTimeout(() => this.#wake(), 50).unref();
+      });
+    }
+  }
+
+  /** Moves ticks that never reached the journal back into the buffer when there is room. */
+  #refillFromOverflow(): void {
+    if (this.#spillRunning) return;
+    const room = this.#o.maxBufferedTicks - this.#depth();
+    if (room > 0 && this.#overflow.length > 0) {
+      for (const e of this.#overflow.take(room)) this.#buffer.push(e);
+      this.#afterOverflowShrunk();
+    }
+  }
+
+  /** Writes one batch taken from the buffer; false when aborted by close (the batch stays in #inflight). */
+  async #writeInflight(batch: Entry[]): Promise<boolean> {
+    this.#inflight = batch;
+    this.#inflightJournaled = false;
+    try {
+      await this.#store(batch);
+    } catch (err) {
+      if (this.#abort.signal.aborted) return false;
+      throw err;
+    }
+    this.#inflight = [];
+    this.#inflightJournaled = false;
+    this.#checkFlushWaiters();
+    return true;
+  }
+
+  /** Replays one chunk of the oldest journal segment; false if nothing could be read now. */
+  async #replayChunk(): Promise<boolean> {
+    if (this.#dbDown) return false;
+    if (!this.#replay) {
+      const seg = this.#journal.nextForReplay();
+      if (!seg) return false;
+      this.#replay = { seg, it: this.#journal.read(seg, this.#o.batchMaxRows) };
+      this.#log.info({ segment: seg.path, ticks: seg.ticks }, 'replaying spill journal segment');
+    }
+    const { seg, it } = this.#replay;
+    let next: IteratorResult<Tick[]>;
+    try {
+      next = await it.next();
+    } catch (err) {
+      this.#replay = undefined;
+      this.#log.error({ err, segment: seg.path }, 'cannot read spill journal segment; will retry');
+      return false;
+    }
+    if (next.done) {
+      this.#replay = undefined;
+      await this.#journal.remove(seg).catch((err: unknown) => this.#log.error({ err, segment: seg.path }, 'cannot remove replayed journal segment'));
+      this.#log.info({ segment: seg.path }, 'spill journal segment replayed and removed');
+      this.#checkFlushWaiters();
+      return true;
+    }
+    const entries = next.value.map((t) => ({ t, s: 0 }));
+    this.#inflight = entries;
+    this.#inflightJournaled = true; // already on disk
+    try {
+      await this.#store(entries);
+    } catch (err) {
+      if (this.#abort.signal.aborted) {
+        this.#inflight = [];
+        return false;
+      }
+      throw err;
+    }
+    this.#inflight = [];
+    this.#inflightJournaled = false;
+    return true;
+  }
+
+  /** Stores entries: retries transient failures, splits on data errors. Rejects only when close aborts. */
+  async #store(entries: readonly Entry[]): Promise<void> {
+    if (entries.length === 0) return;
+    try {
+      await this.#insertWithRetry(entries);
+    } catch (err) {
+      if (this.#abort.signal.aborted || classifyDbError(err) !== 'data') throw err;
+      if (entries.length === 1) {
+        this.#reject(entries[0]!, err);
+        return;
+      }
+      const mid = Math.ceil(entries.length / 2);
+      await this.#store(entries.slice(0, mid));
+      await this.#store(entries.slice(mid));
+    }
+  }
+
+  async #insertWithRetry(entries: readonly Entry[]): Promise<void> {
+    const started = performance.now();
+    const inserted = await pRetry(() => this.#insert(entries), {
+      retries: Number.POSITIVE_INFINITY,
+      minTimeout: this.#o.retryMinMs,
+      maxTimeout: this.#o.retryMaxMs,
+      factor: 2,
+      randomize: true,
+      signal: this.#abort.signal,
+      shouldRetry: ({ error }) => classifyDbError(error) !== 'data',
+      onFailedAttempt: ({ error, attemptNumber }) => {
+        const kind = classifyDbError(error);
+        if (kind === 'data') return;
+        this.#writeErrors++;
+        this.#failuresSinceOk++;
+        this.#firstFailureAt ??= Date.now();
+        // One killed connection is not an outage: "down" means failing repeatedly for a while.
+        if (this.#failuresSinceOk >= DOWN_AFTER_FAILURES && Date.now() - this.#firstFailureAt >= DOWN_AFTER_MS) this.#setDbDown(true);
+        const fields = { reason: describeDbError(error), attempt: attemptNumber, rows: entries.length };
+        if (kind === 'other') this.#log.error(fields, 'batch insert failed; retrying (not a connection error: check the schema)');
+        else if (attemptNumber === 1 || attemptNumber % 10 === 0) this.#log.warn(fields, 'batch insert failed; retrying');
+        if (this.#flushWaiters.length > 0) this.#journalEverything();
+      },
+    });
+    const elapsed = performance.now() - started;
+    this.#failuresSinceOk = 0;
+    this.#firstFailureAt = undefined;
+    this.#setDbDown(false);
+    this.#batches++;
+    this.#stored += inserted;
+    this.#duplicate += entries.length - inserted;
+    this.#lastWriteOkAt = Date.now();
+    this.#latencies.push(elapsed);
+    if (this.#latencies.length > LATENCY_WINDOW) this.#latencies.shift();
+    const ticks = entries.map((e) => e.t);
+    for (const l of this.#storedListeners) {
+      try {
+        l(ticks);
+      } catch (err) {
+        this.#log.error({ err }, 'onStored listener threw');
+      }
+    }
+  }
+
+  async #insert(entries: readonly Entry[]): Promise<number> {
+    if (this.#abort.signal.aborted) throw new AbortError(this.#abort.signal.reason as Error);
+    const result = await INSERT_SQL(columns(entries)).execute(this.#db);
+    return Number(result.numAffectedRows ?? 0n);
+  }
+
+  #reject(entry: Entry, err: unknown): void {
+    this.#rejected++;
+    this.#log.warn({ tick: entry.t, reason: describeDbError(err) }, 'tick rejected by the database; the rest of its batch is stored');
+  }
+
+  #setDbDown(down: boolean): void {
+    if (down === this.#dbDown) return;
+    this.#dbDown = down;
+    if (down) this.#log.warn('database unavailable; buffering (and journaling beyond the buffer bound)');
+    else {
+      this.#log.info('database writes succeed again');
+      this.#wake();
+    }
+  }
+
+  // ---- spill ----
+
+  /** While the database is down and someone waits for flush(): put everything in memory on disk. */
+  #journalEverything(): void {
+    if (this.#closed) return;
+    const buffered = this.#buffer.take(Infinity);
+    if (buffered.length > 0) this.#overflow.unshiftAll(buffered);
+    if (!this.#inflightJournaled && this.#inflight.length > 0) {
+      // A copy: the retrying batch stays in memory and will still be written; the replay is idempotent.
+      this.#overflow.unshiftAll(this.#inflight);
+      this.#inflightJournaled = true;
+    }
+    this.#scheduleSpill(0);
+  }
+
+  #scheduleSpill(delayMs: number): void {
+    if (this.#spillRunning || this.#spillTimer || this.#closed) return;
+    this.#spillTimer = setTimeout(() => {
+      this.#spillTimer = undefined;
+      void this.#spill();
+    }, delayMs);
+  }
+
+  async #spill(): Promise<void> {
+    if (this.#spillRunning) return;
+    this.#spillRunning = true;
+    try {
+      while (this.#overflow.length > 0 && !this.#closed) {
+        this.#spilling = this.#overflow.take(Math.max(this.#o.batchMaxRows, 1000));
+        try {
+          await this.#journal.append(this.#spilling.map((e) => e.t), minSeq(this.#spilling));
+        } catch (err) {
+          this.#overflow.unshiftAll(this.#spilling);
+          this.#spilling = [];
+          if (!this.#spillFailing) {
+            this.#log.error({ err: err instanceof SpillError ? { message: err.message, code: err.code } : err, dir: this.#journal.dir },
+              'SPILL JOURNAL UNWRITABLE: ticks are held in memory and producers are asked to pause (backpressure)');
+          }
+          this.#spillFailing = true;
+          this.#setBackpressure(true, 'spill journal unwritable');
+          this.#spillDelayMs = Math.min(SPILL_RETRY_MAX_MS, this.#spillDelayMs * 2);
+          return;
+        }
+        this.#spilling = [];
+        if (this.#spillFailing) this.#log.info({ dir: this.#journal.dir }, 'spill journal writable again');
+        this.#spillFailing = false;
+        this.#spillDelayMs = SPILL_RETRY_MIN_MS;
+        this.#afterOverflowShrunk();
+        this.#checkFlushWaiters();
+      }
+    } finally {
+      this.#spillRunning = false;
+      if (this.#overflow.length > 0 && !this.#closed) this.#scheduleSpill(this.#spillFailing ? this.#spillDelayMs : 0);
+      this.#wake();
+    }
+  }
+
+  #afterOverflowShrunk(): void {
+    if (!this.#backpressure) return;
+    const calm = this.#overflow.length === 0 || (!this.#spillFailing && this.#overflow.length < this.#overflowCap() / 2);
+    if (calm) this.#setBackpressure(false, this.#spillFailing ? 'memory drained into the database' : 'spill journal keeps up');
+    this.#checkFlushWaiters();
+  }
+
+  #setBackpressure(on: boolean, why: string): void {
+    if (on === this.#backpressure) return;
+    this.#backpressure = on;
+    if (on) this.#log.error({ why, held: this.#overflow.length }, 'backpressure ON: producers should pause');
+    else {
+      this.#log.info({ why }, 'backpressure OFF');
+      for (const l of [...this.#drainListeners]) {
+        try {
+          l();
+        } catch (err) {
+          this.#log.error({ err }, 'onDrain listener threw');
+        }
+      }
+    }
+  }
+
+  #writeAfterClose(entry: Entry): void {
+    try {
+      this.#journal.appendSync([entry.t], entry.s);
+      this.#log.warn({ exchange: entry.t.exchange, symbol: entry.t.symbol, tradeId: entry.t.tradeId }, 'tick written after storage close; journaled for the next run');
+    } catch (err) {
+      this.#log.fatal({ err, tick: entry.t }, 'tick written after storage close and the journal is unwritable: tick lost');
+    }
+  }
+
+  // ---- flush bookkeeping ----
+
+  /** True when no tick with sequence <= upTo is still only in memory (or only in the journal while the DB is up). */
+  #settled(upTo: number): boolean {
+    const head = this.#buffer.peek();
+    if (head && head.s <= upTo) return false;
+    const over = this.#overflow.peek();
+    if (over && over.s <= upTo) return false;
+    if (this.#spilling.length > 0 && minSeq(this.#spilling) <= upTo) return false;
+    if (this.#inflight.length > 0 && !(this.#dbDown && this.#inflightJournaled) && minSeq(this.#inflight) <= upTo) return false;
+    if (!this.#dbDown && this.#journal.minSeq <= upTo) return false;
+    return true;
+  }
+
+  #checkFlushWaiters(): void {
+    if (this.#flushWaiters.length === 0) return;
+    for (let i = this.#flushWaiters.length - 1; i >= 0; i--) {
+      const w = this.#flushWaiters[i]!;
+      if (this.#settled(w.upTo)) {
+        this.#flushWaiters.splice(i, 1);
+        w.resolve();
+      }
+    }
+  }
+}
+
+function minSeq(entries: readonly Entry[]): number {
+  let m = Number.POSITIVE_INFINITY;
+  for (const e of entries) if (e.s < m) m = e.s;
+  return m;
+}

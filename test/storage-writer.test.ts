@@ -1,0 +1,187 @@
+/** The tick writer against a real PostgreSQL: batching, idempotency, bad rows, resets, slow DB + journal, close. */
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, rm, writeFile, mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import pg from 'pg';
+import { openStorage } from '../src/storage/storage.ts';
+import type { Storage } from '../src/storage/storage.ts';
+import type { StorageConfig } from '../src/config.ts';
+import { captureLogs } from './helpers/log-capture.ts';
+import { countTicks, createTestDatabase, makeTick, testStorageConfig } from './helpers/db.ts';
+import type { TestDatabase } from './helpers/db.ts';
+import { sleep, waitFor } from './helpers/wait-for.ts';
+
+let tdb: TestDatabase;
+let spillRoot: string;
+before(async () => {
+  tdb = await createTestDatabase('writer');
+  spillRoot = await mkdtemp(join(tmpdir(), 'mc-spill-'));
+});
+after(async () => {
+  await tdb?.drop();
+  await rm(spillRoot, { recursive: true, force: true });
+});
+
+async function open(name: string, overrides: Partial<StorageConfig> = {}) {
+  const logs = captureLogs('debug');
+  const config = testStorageConfig(join(spillRoot, name), overrides);
+  const storage = await openStorage({ config, url: tdb.url, logger: logs.logger });
+  return { storage, logs, config };
+}
+
+/** Holds an ACCESS EXCLUSIVE lock on ticks (every insert blocks: "Postgres slow") until release(). */
+async function lockTicks(): Promise<{ release(): Promise<void> }> {
+  const c = new pg.Client({ connectionString: tdb.url, application_name: 'test-locker' });
+  c.on('error', () => undefined);
+  await c.connect();
+  await c.query('begin');
+  await c.query('lock table ticks in access exclusive mode');
+  return { release: async () => { await c.query('commit'); await c.end(); } };
+}
+
+async function segments(dir: string): Promise<string[]> {
+  try {
+    return (await readdir(dir)).filter((n) => n.endsWith('.ndjson'));
+  } catch {
+    return [];
+  }
+}
+
+describe('tick writer', () => {
+  test('one round trip per batch, never one per tick', async () => {
+    const { storage } = await open('batch', { batchMaxRows: 5000, batchMaxAgeMs: 50 });
+    for (let i = 0; i < 1000; i++) storage.sink.write(makeTick(i, { symbol: 'BATCHUSDT' }));
+    await storage.flush();
+    assert.equal(storage.pipeline().batches, 1);
+    assert.equal(storage.pipeline().ticksStored, 1000);
+    assert.equal(await countTicks(tdb.url, "symbol = 'BATCHUSDT'"), 1000);
+    await storage.close();
+  });
+
+  test('duplicate ticks are stored once', async () => {
+    const { storage } = await open('dup');
+    for (let round = 0; round < 2; round++) for (let i = 0; i < 300; i++) storage.sink.write(makeTick(i, { symbol: 'DUPUSDT' }));
+    storage.sink.write(makeTick(5, { symbol: 'DUPUSDT' }));
+    await storage.flush();
+    assert.equal(await countTicks(tdb.url, "symbol = 'DUPUSDT'"), 300);
+    const p = storage.pipeline();
+    assert.equal(p.ticksStored, 300);
+    assert.equal(p.ticksDuplicate, 301);
+    await storage.close();
+  });
+
+  test('a bad row does not lose its batch: the rest is stored, the bad rows logged and counted', async () => {
+    const { storage, logs } = await open('bad', { batchMaxRows: 1000 });
+    for (let i = 0; i < 200; i++) {
+      if (i === 17) storage.sink.write(makeTick(i, { symbol: 'BADUSDT', side: 'hold' }));
+      else if (i === 150) storage.sink.write(makeTick(i, { symbol: 'BADUSDT', price: 'not-a-number' }));
+      else storage.sink.write(makeTick(i, { symbol: 'BADUSDT' }));
+    }
+    await storage.flush();
+    assert.equal(await countTicks(tdb.url, "symbol = 'BADUSDT'"), 198);
+    assert.equal(storage.pipeline().ticksRejected, 2);
+    const rejected = logs.find((l) => l.msg === 'tick rejected by the database; the rest of its batch is stored');
+    assert.equal(rejected.length, 2);
+    assert.ok(rejected.some((l) => String(l.reason).startsWith('23514')), 'check violation reported with its reason');
+    assert.ok(rejected.some((l) => String(l.reason).startsWith('22P02')), 'invalid numeric reported with its reason');
+    await storage.close();
+  });
+
+  test('a pool reset in the middle of a steady tick stream: every tick stored, no error', async () => {
+    const { storage } = await open('reset-stream', { batchMaxRows: 50, batchMaxAgeMs: 5 });
+    const total = 2000;
+    const producer = (async () => {
+      for (let i = 0; i < total; i++) {
+        storage.sink.write(makeTick(i, { symbol: 'RESETUSDT' }));
+        if (i % 20 === 0) await sleep(2);
+      }
+    })();
+    for (let k = 0; k < 3; k++) {
+      await sleep(100);
+      await storage.resetPool();
+    }
+    await producer;
+    await storage.flush();
+    assert.equal(await countTicks(tdb.url, "symbol = 'RESETUSDT'"), total);
+    const p = storage.pipeline();
+    assert.equal(p.ticksStored, total);
+    assert.equal(p.writeErrors, 0);
+    assert.equal(storage.pool().resets, 3);
+    await storage.close();
+  });
+
+  test('database slow: buffer stays bounded, overflow is journaled, then replayed and removed', async () => {
+    const { storage, config } = await open('slow', { maxBufferedTicks: 200, batchMaxRows: 50, statementTimeoutMs: 500 });
+    const lock = await lockTicks();
+    let maxDepth = 0;
+    for (let i = 0; i < 1500; i++) {
+      storage.sink.write(makeTick(i, { symbol: 'SLOWUSDT' }));
+      maxDepth = Math.max(maxDepth, storage.pipeline().bufferDepth);
+      if (i % 100 === 0) await sleep(10);
+    }
+    await waitFor(() => storage.pipeline().journalTicks > 0, 10_000, 'overflow to reach the journal');
+    assert.ok((await segments(config.spillDir)).length > 0, 'journal file on disk');
+    assert.ok(maxDepth <= 200, `buffer depth ${maxDepth} stayed within 200`);
+    await lock.release();
+    await storage.flush();
+    assert.equal(await countTicks(tdb.url, "symbol = 'SLOWUSDT'"), 1500);
+    await waitFor(async () => (await segments(config.spillDir)).length === 0, 10_000, 'journal removed');
+    assert.equal(storage.pipeline().journalTicks, 0);
+    await storage.close();
+  });
+
+  test('journal unwritable while the database is slow: backpressure, never a drop; drain when it recovers', async () => {
+    const { storage, logs, config } = await open('unwritable', { maxBufferedTicks: 100, batchMaxRows: 50, statementTimeoutMs: 500 });
+    const lock = await lockTicks();
+    await rm(config.spillDir, { recursive: true, force: true });
+    await writeFile(config.spillDir, 'not a directory'); // even root cannot create files under a regular file
+    let drained = 0;
+    storage.sink.onDrain(() => drained++);
+    let sawFalse = false;
+    for (let i = 0; i < 400; i++) {
+      if (!storage.sink.write(makeTick(i, { symbol: 'BPUSDT' }))) sawFalse = true;
+      if (i % 50 === 0) await sleep(20);
+    }
+    await waitFor(() => storage.pipeline().backpressure, 10_000, 'backpressure');
+    assert.ok(logs.find((l) => String(l.msg).startsWith('SPILL JOURNAL UNWRITABLE')).length > 0, 'clear error logged');
+    assert.equal(storage.sink.write(makeTick(400, { symbol: 'BPUSDT' })), false, 'write asks the producer to pause');
+    assert.ok(sawFalse || storage.pipeline().backpressure);
+    await rm(config.spillDir, { force: true });
+    await mkdir(config.spillDir, { recursive: true });
+    await lock.release();
+    await waitFor(() => drained > 0, 15_000, 'onDrain');
+    assert.equal(storage.pipeline().backpressure, false);
+    await storage.flush();
+    assert.equal(await countTicks(tdb.url, "symbol = 'BPUSDT'"), 401, 'no tick dropped');
+    await storage.close();
+  });
+
+  test('close with the database unreachable journals the rest within the deadline; the next open replays it', async () => {
+    const first = await open('close', { statementTimeoutMs: 500 });
+    const lock = await lockTicks();
+    for (let i = 0; i < 300; i++) first.storage.sink.write(makeTick(i, { symbol: 'CLOSEUSDT' }));
+    const started = Date.now();
+    await first.storage.close({ deadlineMs: 1500 });
+    assert.ok(Date.now() - started < 15_000, 'close returned (bounded by its deadline)');
+    assert.ok((await segments(first.config.spillDir)).length > 0, 'the rest is journaled');
+    await lock.release();
+    const second = await open('close');
+    await second.storage.flush();
+    assert.equal(await countTicks(tdb.url, "symbol = 'CLOSEUSDT'"), 300);
+    await waitFor(async () => (await segments(first.config.spillDir)).length === 0, 10_000, 'journal removed after replay');
+    await second.storage.close();
+  });
+
+  test('onStored reports committed batches', async () => {
+    const { storage } = await open('stored');
+    const seen: number[] = [];
+    const off = storage.onStored((ticks) => seen.push(ticks.length));
+    for (let i = 0; i < 120; i++) storage.sink.write(makeTick(i, { symbol: 'STOREDUSDT' }));
+    await storage.flush();
+    off();
+    assert.equal(seen.reduce((a, b) => a + b, 0), 120);
+    await storage.close();
+  });
+});
