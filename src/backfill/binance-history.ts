@@ -28,6 +28,7 @@ export function createBinanceHistory(opts: { restBaseUrl: string; budget: RateBu
   }
 
   return {
+    budget: opts.budget,
     exchange: 'binance',
     async fill(symbol: string, range: IdRange, deliver, signal): Promise<FillResult> {
       let cursor = range.from;

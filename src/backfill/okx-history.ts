@@ -34,6 +34,7 @@ export function createOkxHistory(opts: { restBaseUrl: string; budget: RateBudget
   }
 
   return {
+    budget: opts.budget,
     exchange: 'okx',
     async fill(symbol: string, range: IdRange, deliver, signal): Promise<FillResult> {
       let before = range.to + 1;

@@ -1,5 +1,6 @@
 /** How a backfill of trade ids [from, to] went: what was delivered and which ids the exchange could not give. */
 import type { Tick } from '../tick.ts';
+import type { RateBudget } from './rate-budget.ts';
 
 export interface IdRange {
   readonly from: number;
@@ -15,6 +16,8 @@ export interface FillResult {
 /** One exchange's REST history, paged until [from, to] is covered. `deliver` gets each page's ticks in range. */
 export interface RangeFiller {
   readonly exchange: Tick['exchange'];
+  /** The exchange's request budget, shared by every symbol (its counters feed the stats line). */
+  readonly budget: RateBudget;
   fill(symbol: string, range: IdRange, deliver: (ticks: Tick[]) => Promise<void>, signal?: AbortSignal): Promise<FillResult>;
 }
 

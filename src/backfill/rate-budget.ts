@@ -9,6 +9,8 @@ export interface RateBudgetOptions {
 }
 
 export class RateBudget {
+  /** What went through this budget: requests sent, failed (after any answer or none), rate-limited. */
+  readonly counters = { requests: 0, errors: 0, rateLimited: 0 };
   readonly #capacity: number;
   readonly #windowMs: number;
   readonly #now: () => number;

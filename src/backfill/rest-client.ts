@@ -36,9 +36,19 @@ async function getOnce(req: RestRequest): Promise<unknown> {
   await req.budget.take(req.cost, req.signal);
   const timeout = AbortSignal.timeout(req.timeoutMs ?? REQUEST_TIMEOUT_MS);
   const signal = req.signal ? AbortSignal.any([req.signal, timeout]) : timeout;
-  const res = await fetch(req.url, { signal, headers: { accept: 'application/json' } });
-  const body = await res.text();
+  req.budget.counters.requests++;
+  let res: Response;
+  let body: string;
+  try {
+    res = await fetch(req.url, { signal, headers: { accept: 'application/json' } });
+    body = await res.text();
+  } catch (err) {
+    req.budget.counters.errors++;
+    throw err;
+  }
+  if (res.status >= 400 && res.status !== 429 && res.status !== 418) req.budget.counters.errors++;
   if (res.status === 429 || res.status === 418) {
+    req.budget.counters.rateLimited++;
     const wait = parseRetryAfter(res.headers.get('retry-after')) ?? req.defaultRateLimitWaitMs ?? 2_000;
     req.budget.pauseFor(wait);
     throw new RestError('E_REST_RATE_LIMITED', `HTTP ${res.status} rate limited, waiting ${wait} ms`, res.status, body.slice(0, 300), wait);

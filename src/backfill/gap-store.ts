@@ -1,0 +1,95 @@
+/**
+ * The `gaps` table and the last stored id per symbol: plain functions over Kysely. A gap is a missing id range of
+ * one symbol; its row says whether it is open (being fetched), filled, or unfillable for now (with the reason).
+ */
+import { sql } from 'kysely';
+import type { Kysely } from 'kysely';
+import type { Exchange } from '../tick.ts';
+import type { Database } from '../storage/schema.ts';
+import type { Gap } from './gap-tracker.ts';
+
+export type GapStatus = 'open' | 'filled' | 'unfillable';
+
+export interface GapRow extends Gap {
+  readonly id: number;
+  readonly status: GapStatus;
+  readonly reason: string | null;
+  readonly attempts: number;
+  readonly detectedAt: Date;
+  readonly filledAt: Date | null;
+}
+
+/** Records a gap (or finds the row of the same range) and returns its id. */
+export async function recordGap(db: Kysely<Database>, gap: Gap, status: GapStatus, reason: string | null): Promise<number> {
+  const row = await db
+    .insertInto('gaps')
+    .values({
+      exchange: gap.exchange,
+      symbol: gap.symbol,
+      from_id: String(gap.from),
+      to_id: String(gap.to),
+      detected_at: new Date(),
+      status,
+      reason,
+      attempts: 0,
+    })
+    .onConflict((oc) => oc.columns(['exchange', 'symbol', 'from_id', 'to_id']).doUpdateSet({ status: sql`gaps.status` }))
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  return Number(row.id);
+}
+
+/** Notes the outcome of one fill attempt. */
+export async function markGap(db: Kysely<Database>, id: number, status: GapStatus, reason: string | null): Promise<void> {
+  await db
+    .updateTable('gaps')
+    .set({
+      status,
+      reason,
+      attempts: sql`attempts + 1`,
+      last_attempt_at: new Date(),
+      filled_at: status === 'filled' ? new Date() : null,
+    })
+    .where('id', '=', String(id))
+    .execute();
+}
+
+/** Gaps not yet filled, oldest first: the retry loop's work. Ranges over the configured maximum are left alone. */
+export async function unfilledGaps(db: Kysely<Database>, maxGap: number, limit: number): Promise<GapRow[]> {
+  const rows = await db
+    .selectFrom('gaps')
+    .selectAll()
+    .where('status', '<>', 'filled')
+    .where(sql<boolean>`to_id - from_id + 1 <= ${maxGap}`)
+    .orderBy('detected_at')
+    .orderBy('id')
+    .limit(limit)
+    .execute();
+  return rows.map((r) => ({
+    id: Number(r.id),
+    exchange: r.exchange as Exchange,
+    symbol: r.symbol,
+    from: Number(r.from_id),
+    to: Number(r.to_id),
+    status: r.status as GapStatus,
+    reason: r.reason,
+    attempts: r.attempts,
+    detectedAt: r.detected_at,
+    filledAt: r.filled_at,
+  }));
+}
+
+/** The highest trade id stored for each symbol, so a restart finds the hole it left. */
+export async function lastStoredIds(db: Kysely<Database>, exchange: Exchange, symbols: readonly string[]): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const symbol of symbols) {
+    const row = await db
+      .selectFrom('ticks')
+      .select((eb) => eb.fn.max('trade_id').as('last'))
+      .where('exchange', '=', exchange)
+      .where('symbol', '=', symbol)
+      .executeTakeFirst();
+    if (row?.last !== null && row?.last !== undefined) out.set(symbol, Number(row.last));
+  }
+  return out;
+}

@@ -1,0 +1,121 @@
+/**
+ * The composition root: database (embedded or DATABASE_URL) → storage → backfiller → exchange connections →
+ * monitor. `stop()` closes them in the reverse order of the data path: sockets first (no new ticks), then the
+ * backfill, then storage flushes (or journals) what it holds and ends its pool, then the monitor and the database.
+ */
+import type { Config } from './config.ts';
+import type { Logger } from './logger.ts';
+import { redactSecrets } from './logger.ts';
+import { Backfiller } from './backfill/backfiller.ts';
+import { createBinanceHistory } from './backfill/binance-history.ts';
+import { createOkxHistory } from './backfill/okx-history.ts';
+import { RateBudget } from './backfill/rate-budget.ts';
+import type { RangeFiller } from './backfill/range-fill.ts';
+import type { Connection } from './connection/connection.ts';
+import { createConnections } from './exchanges/connections.ts';
+import { startMonitor } from './monitor/monitor.ts';
+import type { Monitor } from './monitor/monitor.ts';
+import { startEmbeddedPostgres } from './storage/embedded.ts';
+import { openStorage } from './storage/storage.ts';
+import type { Storage } from './storage/storage.ts';
+import type { Exchange } from './tick.ts';
+
+export interface Collector {
+  readonly storage: Storage;
+  readonly connections: readonly Connection[];
+  readonly backfiller: Backfiller;
+  readonly monitor: Monitor;
+  readonly databaseUrl: string;
+  /** Graceful stop; idempotent. Resolves when every socket, timer, pool client and child process is gone. */
+  stop(): Promise<void>;
+}
+
+/** Storage gets this long to flush or journal what it holds, so the process exits within 10 s of a signal. */
+const STORAGE_CLOSE_DEADLINE_MS = 6_000;
+
+export async function startCollector(config: Config, logger: Logger): Promise<Collector> {
+  const cleanups: Array<() => Promise<void>> = [];
+  const unwind = async () => {
+    for (const c of cleanups.reverse()) await c().catch((err: unknown) => logger.error({ err }, 'cleanup failed'));
+  };
+  try {
+    let databaseUrl = config.storage.databaseUrl;
+    if (databaseUrl === undefined) {
+      const embedded = await startEmbeddedPostgres({ dir: config.storage.embeddedDir, port: config.storage.embeddedPort, logger });
+      cleanups.push(() => embedded.stop());
+      databaseUrl = embedded.url;
+      logger.info({ databaseUrl: redactSecrets(databaseUrl), psql: `psql '${redactSecrets(databaseUrl)}'` }, 'embedded PostgreSQL running (set DATABASE_URL to use your own server)');
+    } else {
+      logger.info({ databaseUrl: redactSecrets(databaseUrl) }, 'using DATABASE_URL');
+    }
+
+    const databaseCleanups = cleanups.length;
+    const storage = await openStorage({ config: config.storage, url: databaseUrl, logger });
+    cleanups.push(() => storage.close({ deadlineMs: STORAGE_CLOSE_DEADLINE_MS }));
+
+    const fillers: Partial<Record<Exchange, RangeFiller>> = {};
+    if (config.binanceSymbols.length > 0) {
+      const budget = new RateBudget({ capacity: config.backfill.binanceWeightPerMinute, windowMs: 60_000 });
+      fillers.binance = createBinanceHistory({ restBaseUrl: config.binanceRestUrl, budget, logger });
+    }
+    if (config.okxSymbols.length > 0) {
+      const budget = new RateBudget({ capacity: config.backfill.okxRequestsPer2s, windowMs: 2_000 });
+      fillers.okx = createOkxHistory({ restBaseUrl: config.okxRestUrl, budget, logger });
+    }
+    const backfiller = new Backfiller({
+      config: config.backfill,
+      db: storage.db,
+      sink: storage.sink,
+      flush: () => storage.flush(),
+      fillers,
+      symbols: { binance: config.binanceSymbols, okx: config.okxSymbols },
+      logger,
+    });
+    await backfiller.start();
+    cleanups.push(() => backfiller.stop());
+
+    const connections = createConnections(config, backfiller.observing(storage.sink), logger);
+    cleanups.push(async () => {
+      await Promise.all(connections.map((c) => c.stop()));
+    });
+
+    const monitor = await startMonitor({
+      config,
+      logger,
+      providers: {
+        connections: () => connections.map((c) => c.snapshot()),
+        pipeline: () => storage.pipeline(),
+        pool: () => storage.pool(),
+        gaps: () => backfiller.snapshot(),
+      },
+    });
+    // The monitor stops after storage (its last stats still describe the flush) and before the database.
+    cleanups.splice(databaseCleanups, 0, () => monitor.stop());
+
+    for (const c of connections) c.start();
+    logger.info(
+      { binance: config.binanceSymbols, okx: config.okxSymbols, connections: connections.map((c) => c.connId), metricsPort: monitor.port },
+      'collector started',
+    );
+
+    let stopping: Promise<void> | null = null;
+    return {
+      storage,
+      connections,
+      backfiller,
+      monitor,
+      databaseUrl,
+      stop() {
+        stopping ??= (async () => {
+          logger.info('collector stopping');
+          await unwind();
+          logger.info({ pipeline: storage.pipeline(), gaps: backfiller.snapshot() }, 'collector stopped');
+        })();
+        return stopping;
+      },
+    };
+  } catch (err) {
+    await unwind();
+    throw err;
+  }
+}
