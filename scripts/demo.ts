@@ -1,8 +1,11 @@
 /**
  * `npm run demo`: the collector against the local simulator with faults switched on, offline. Watch the connection
  * state lines, the gap/backfill lines and the stats line every 10 s; Ctrl-C stops both.
- * Uses the embedded database unless DATABASE_URL is set. Extra env vars (LOG_PRETTY=0, BINANCE_SYMBOLS...) apply.
+ * Simulated trades never go into your real database: the demo runs its own embedded PostgreSQL under
+ * ./.data/demo (emptied at each start; DEMO_DATABASE_URL to use a server of yours instead). Other env vars
+ * (LOG_PRETTY=0, BINANCE_SYMBOLS...) apply.
  */
+import { rmSync } from 'node:fs';
 import { loadConfig } from '../src/config.ts';
 import { ConfigError } from '../src/errors.ts';
 import { createLogger } from '../src/logger.ts';
@@ -11,14 +14,24 @@ import { ExchangeSimulator } from '../src/simulator/index.ts';
 
 const FAULTS = ['close1001', 'reset', 'fin', 'blackhole', 'refuse503', 'refuse429', 'serverShutdown', 'notice64008', 'malformed', 'oversized'] as const;
 
+const DEMO_DIR = './.data/demo';
+rmSync(DEMO_DIR, { recursive: true, force: true });
+const { DATABASE_URL: _ignored, DEMO_DATABASE_URL, ...userEnv } = process.env;
 const env: Record<string, string | undefined> = {
   LOG_PRETTY: '1',
+  METRICS_PORT: '9465',
   STATS_INTERVAL_MS: '10000',
   WS_SILENCE_TIMEOUT_MS: '3000',
   OKX_PING_IDLE_MS: '2000',
   OKX_PONG_TIMEOUT_MS: '2000',
   WS_MAX_PAYLOAD_BYTES: '65536',
-  ...process.env,
+  ...userEnv,
+  // never the user's real data directory, journal or pid file
+  EMBEDDED_PG_DIR: `${DEMO_DIR}/postgres`,
+  EMBEDDED_PG_PORT: '54339',
+  SPILL_DIR: `${DEMO_DIR}/spill`,
+  PID_FILE: `${DEMO_DIR}/collector.pid`,
+  ...(DEMO_DATABASE_URL ? { DATABASE_URL: DEMO_DATABASE_URL } : {}),
 };
 const logger = createLogger({ level: env.LOG_LEVEL ?? 'info', pretty: env.LOG_PRETTY !== '0' });
 const sim = await ExchangeSimulator.start({

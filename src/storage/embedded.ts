@@ -150,6 +150,8 @@ async function runningServer(dataDir: string, logger: Logger): Promise<{ pid: nu
 
 async function initialise(dataDir: string, bins: Binaries, runAs: RunAs, logger: Logger): Promise<void> {
   logger.info({ dataDir }, 'initialising embedded PostgreSQL data directory');
+  // Parents get the usual mode (the postgres user must be able to traverse them); only the data dir is private.
+  await mkdir(dirname(dataDir), { recursive: true });
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   if (runAs.uid !== undefined) await chown(dataDir, runAs.uid, runAs.gid ?? runAs.uid);
   await chmod(dataDir, 0o700);
