@@ -13,18 +13,9 @@ import { audit, collectorHarness, sqlRows } from './helpers/collector-harness.ts
 import type { Harness } from './helpers/collector-harness.ts';
 import { captureLogs } from './helpers/log-capture.ts';
 import { sleep, waitFor } from './helpers/wait-for.ts';
+import { FAST_FAULTS_SIM } from './helpers/sim-options.ts';
 
-const SIM = {
-  tradesPerSecond: 20,
-  binancePingIntervalMs: 300,
-  shutdownCloseDelayMs: 300,
-  noticeCloseDelayMs: 300,
-  retryAfterSeconds: 1,
-  oversizedBytes: 200_000,
-  binanceHandshakesPer5Min: 100_000,
-  okxHandshakesPerSecond: 1_000,
-  okxSubscribesPerHour: 100_000,
-};
+const SIM = FAST_FAULTS_SIM;
 const SYMBOLS: Record<SimExchange, string[]> = { binance: ['BTCUSDT', 'ETHUSDT'], okx: ['BTC-USDT', 'ETH-USDT'] };
 const ENV = { BINANCE_SYMBOLS: SYMBOLS.binance.join(','), OKX_SYMBOLS: SYMBOLS.okx.join(','), OKX_REST_REQUESTS_PER_2S: '15' };
 const FAULTS: FaultKind[] = ['close1001', 'reset', 'fin', 'blackhole', 'stallHandshake', 'refuse503', 'refuse429', 'oversized', 'malformed'];

@@ -23,6 +23,7 @@ import { CollectingSink } from './helpers/collect-sink.ts';
 import { simConfig } from './helpers/collector-env.ts';
 import { captureLogs } from './helpers/log-capture.ts';
 import { waitFor } from './helpers/wait-for.ts';
+import { FAST_FAULTS_SIM } from './helpers/sim-options.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
 // A small Prometheus text-format (0.0.4) parser and validator.
@@ -322,17 +323,7 @@ describe('lifecycle', () => {
   });
 });
 
-const SIM_OPTIONS = {
-  tradesPerSecond: 20,
-  binancePingIntervalMs: 300,
-  shutdownCloseDelayMs: 300,
-  noticeCloseDelayMs: 300,
-  retryAfterSeconds: 1,
-  oversizedBytes: 200_000,
-  binanceHandshakesPer5Min: 100_000,
-  okxHandshakesPerSecond: 1_000,
-  okxSubscribesPerHour: 100_000,
-};
+const SIM_OPTIONS = FAST_FAULTS_SIM;
 
 describe('ops endpoint against the simulator', () => {
   let sim: ExchangeSimulator;

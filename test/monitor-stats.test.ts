@@ -23,21 +23,12 @@ import { CollectingSink } from './helpers/collect-sink.ts';
 import { simConfig } from './helpers/collector-env.ts';
 import { captureLogs } from './helpers/log-capture.ts';
 import { waitFor } from './helpers/wait-for.ts';
+import { FAST_FAULTS_SIM } from './helpers/sim-options.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'monitor-stats-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
-const SIM_OPTIONS = {
-  tradesPerSecond: 20,
-  binancePingIntervalMs: 300,
-  shutdownCloseDelayMs: 300,
-  noticeCloseDelayMs: 300,
-  retryAfterSeconds: 1,
-  oversizedBytes: 200_000,
-  binanceHandshakesPer5Min: 100_000,
-  okxHandshakesPerSecond: 1_000,
-  okxSubscribesPerHour: 100_000,
-};
+const SIM_OPTIONS = FAST_FAULTS_SIM;
 
 function keysOf(o: object): string[] {
   return Object.keys(o).sort();
