@@ -44,7 +44,15 @@ export async function startCollector(config: Config, logger: Logger): Promise<Co
       const embedded = await startEmbeddedPostgres({ dir: config.storage.embeddedDir, port: config.storage.embeddedPort, logger });
       cleanups.push(() => embedded.stop());
       databaseUrl = embedded.url;
-      logger.info({ databaseUrl: redactSecrets(databaseUrl), psql: `psql '${redactSecrets(databaseUrl)}'` }, 'embedded PostgreSQL running (set DATABASE_URL to use your own server)');
+      const u = new URL(databaseUrl);
+      logger.info(
+        {
+          databaseUrl: redactSecrets(databaseUrl),
+          passwordFile: embedded.passwordFile,
+          psql: `PGPASSWORD=$(cat '${embedded.passwordFile}') psql -h ${u.hostname} -p ${u.port} -U ${u.username} ${u.pathname.slice(1)}`,
+        },
+        'embedded PostgreSQL running (set DATABASE_URL to use your own server)',
+      );
     } else {
       logger.info({ databaseUrl: redactSecrets(databaseUrl) }, 'using DATABASE_URL');
     }

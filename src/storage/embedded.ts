@@ -38,6 +38,8 @@ export interface EmbeddedPostgres {
   readonly url: string;
   readonly port: number;
   readonly dataDir: string;
+  /** The file holding the server's password (inside the data dir, mode 0600). */
+  readonly passwordFile: string;
   readonly binDir: string;
   /** False when a server was already running on the data dir: stop() then leaves it running. */
   readonly owned: boolean;
@@ -277,5 +279,5 @@ export async function startEmbeddedPostgres(opts: StartEmbeddedOptions): Promise
     await stop();
     throw new StorageError(`embedded PostgreSQL is running but database "${database}" is not usable: ${(err as Error).message}`, 'other', { cause: err });
   }
-  return { url, port, dataDir, binDir: bins.binDir, owned, stop };
+  return { url, port, dataDir, passwordFile: join(dataDir, PASSWORD_FILE), binDir: bins.binDir, owned, stop };
 }

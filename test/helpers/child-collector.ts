@@ -1,4 +1,7 @@
-/** The collector as a real child process (`node --import tsx src/main.ts`), with its JSON log lines parsed. */
+/**
+ * The collector as a real child process, with its JSON log lines parsed: `node --import tsx <script.ts>` from
+ * source, or plain `node <script.js>` for a compiled build (`dist/`, what `npm start` runs).
+ */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -17,7 +20,8 @@ export interface ChildCollector {
 }
 
 export function spawnCollector(env: Record<string, string>, script = 'src/main.ts'): ChildCollector {
-  const proc = spawn(process.execPath, ['--import', 'tsx', script], {
+  const argv = script.endsWith('.js') ? [script] : ['--import', 'tsx', script];
+  const proc = spawn(process.execPath, argv, {
     cwd: PROJECT_ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
