@@ -1,6 +1,8 @@
-import { test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Backoff } from '../src/connection/backoff.ts';
+import { Timers } from '../src/connection/timers.ts';
+import { sleep, waitFor } from './helpers/wait-for.ts';
 import { canTransition, transition, IllegalTransitionError } from '../src/connection/state.ts';
 import { splitBinanceSymbols, binanceStreamUrl } from '../src/exchanges/binance/binance-feed.ts';
 import { okxSubscribeMessages } from '../src/exchanges/okx/okx-feed.ts';
@@ -44,4 +46,25 @@ test('okx subscribes every symbol to trades-all in requests of bounded size', ()
   assert.equal(first.op, 'subscribe');
   assert.deepEqual(first.args[0], { channel: 'trades-all', instId: 'C0-USDT' });
   assert.ok(msgs.every((m) => Buffer.byteLength(m) < 64 * 1024));
+});
+
+describe('Timers.rearm', () => {
+  test('re-arming a pending watchdog keeps one timer and pushes its deadline back; it fires once when the pushes stop', async () => {
+    const timers = new Timers();
+    let fired = 0;
+    timers.rearm('silence', 300, () => fired++);
+    const started = Date.now();
+    while (Date.now() - started < 700) {
+      await sleep(10);
+      timers.rearm('silence', 300, () => fired++);
+      assert.equal(timers.size, 1);
+    }
+    assert.equal(fired, 0, 'pushed back on every re-arm (700 ms of re-arms, 300 ms deadline)');
+    await waitFor(() => fired === 1, 2000, 'fires after the last re-arm');
+    assert.equal(timers.size, 0);
+    timers.rearm('silence', 30, () => fired++);
+    timers.clearAll();
+    await sleep(80);
+    assert.equal(fired, 1, 'clearAll leaves nothing to fire');
+  });
 });

@@ -60,6 +60,23 @@ describe('tick writer', () => {
     await storage.close();
   });
 
+  test('values that are special inside an array literal are stored exactly, each in its own row', async () => {
+    const { storage } = await open('literal', { batchMaxRows: 5000, batchMaxAgeMs: 50 });
+    const symbols = ['Q"UOTE', 'BACK\\SLASH', 'CO,MMA', '{BRACE}', 'NULL', ' SPACE ', ''];
+    symbols.forEach((symbol, i) => storage.sink.write(makeTick(9_000 + i, { symbol })));
+    await storage.flush();
+    assert.equal(storage.pipeline().ticksStored, symbols.length);
+    const c = new pg.Client({ connectionString: tdb.url });
+    await c.connect();
+    try {
+      const rows = (await c.query<{ symbol: string | null; trade_id: string }>('select symbol, trade_id from ticks where trade_id between 9000 and 9099 order by trade_id')).rows;
+      assert.deepEqual(rows.map((r) => r.symbol), symbols);
+    } finally {
+      await c.end();
+    }
+    await storage.close();
+  });
+
   test('duplicate ticks are stored once', async () => {
     const { storage } = await open('dup');
     for (let round = 0; round < 2; round++) for (let i = 0; i < 300; i++) storage.sink.write(makeTick(i, { symbol: 'DUPUSDT' }));

@@ -168,11 +168,11 @@ export class Link {
     if (this.#paused || this.#closeRequested || this.#ended) return;
     this.#timers.clear('heartbeat-deadline');
     const silence = this.#opts.silenceTimeoutMs;
-    this.#timers.set('silence', silence, () =>
+    this.#timers.rearm('silence', silence, () =>
       this.#end({ reason: 'silence', detail: `no data and no heartbeat for ${silence} ms` }),
     );
     const hb = this.#opts.heartbeat;
-    if (hb) this.#timers.set('heartbeat-idle', hb.idleMs, () => this.#sendHeartbeat(hb));
+    if (hb) this.#timers.rearm('heartbeat-idle', hb.idleMs, () => this.#sendHeartbeat(hb));
   }
 
   #sendHeartbeat(hb: HeartbeatPolicy): void {

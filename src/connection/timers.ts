@@ -11,6 +11,16 @@ export class Timers {
     this.#timers.set(name, t);
   }
 
+  /**
+   * Like `set`, but a timer of that name already pending is re-armed in place (`Timeout.refresh()`): no new timer
+   * or closure per call. For watchdogs pushed back on every frame. The delay and callback of the pending timer stay.
+   */
+  rearm(name: string, ms: number, fn: () => void): void {
+    const t = this.#timers.get(name);
+    if (t !== undefined) t.refresh();
+    else this.set(name, ms, fn);
+  }
+
   clear(name: string): void {
     const t = this.#timers.get(name);
     if (t !== undefined) {

@@ -67,7 +67,7 @@ const DOWN_AFTER_FAILURES = 3;
 const DOWN_AFTER_MS = 1_000;
 const SPILL_RETRY_MAX_MS = 5_000;
 
-const INSERT_SQL = (cols: readonly unknown[][]) => sql`
+const INSERT_SQL = (cols: readonly string[]) => sql`
   insert into ticks (exchange, symbol, trade_id, price, qty, side, trade_time, received_at, source)
   select e, s, i, p, q, d,
          timestamptz 'epoch' + t * interval '1 millisecond',
@@ -78,24 +78,31 @@ const INSERT_SQL = (cols: readonly unknown[][]) => sql`
        as u(e, s, i, p, q, d, t, r, src)
   on conflict do nothing`;
 
-function text(v: unknown): string | null {
-  return v === undefined || v === null ? null : String(v);
+/** One element of a Postgres array literal: always double-quoted (so no value can add or split elements). */
+function element(v: unknown): string {
+  if (v === undefined || v === null) return 'NULL';
+  const s = String(v);
+  return s.includes('"') || s.includes('\\') ? `"${s.replace(/["\\]/g, '\\$&')}"` : `"${s}"`;
 }
 
-function columns(entries: readonly Entry[]): unknown[][] {
-  const cols: unknown[][] = [[], [], [], [], [], [], [], [], []];
+/**
+ * The batch as nine array literals (`{"a","b"}`), one per column, built in one pass: pg's generic array serializer
+ * escapes element by element with a regular expression, a measurable share of the collector's CPU at high rates.
+ */
+function columns(entries: readonly Entry[]): string[] {
+  const cols: string[][] = [[], [], [], [], [], [], [], [], []];
   for (const { t } of entries) {
-    cols[0]!.push(text(t.exchange));
-    cols[1]!.push(text(t.symbol));
-    cols[2]!.push(text(t.tradeId));
-    cols[3]!.push(text(t.price));
-    cols[4]!.push(text(t.qty));
-    cols[5]!.push(text(t.side));
-    cols[6]!.push(text(t.tradeTime));
-    cols[7]!.push(text(t.receivedAt));
-    cols[8]!.push(text(t.source ?? 'live'));
+    cols[0]!.push(element(t.exchange));
+    cols[1]!.push(element(t.symbol));
+    cols[2]!.push(element(t.tradeId));
+    cols[3]!.push(element(t.price));
+    cols[4]!.push(element(t.qty));
+    cols[5]!.push(element(t.side));
+    cols[6]!.push(element(t.tradeTime));
+    cols[7]!.push(element(t.receivedAt));
+    cols[8]!.push(element(t.source ?? 'live'));
   }
-  return cols;
+  return cols.map((c) => `{${c.join(',')}}`);
 }
 
 function percentile(sorted: readonly number[], p: number): number {
