@@ -13,7 +13,7 @@ import type { Database } from '../storage/schema.ts';
 import type { Exchange, Tick, TickSink } from '../tick.ts';
 import { GapTracker } from './gap-tracker.ts';
 import type { Gap } from './gap-tracker.ts';
-import { lastStoredIds, markGap, recordGap, unfilledGaps } from './gap-store.ts';
+import { lastStoredIds, markGap, recordGap, storedInRange, unfilledGaps } from './gap-store.ts';
 import type { RangeFiller } from './range-fill.ts';
 
 export interface BackfillerOptions {
@@ -197,6 +197,14 @@ export class Backfiller {
     job.id ??= await this.#record(gap, 'open', null);
     const started = Date.now();
     try {
+      // A redundant collector (or a replayed journal) may already have stored the range: no REST call needed.
+      if ((await storedInRange(this.#opts.db, gap)) === gap.to - gap.from + 1) {
+        this.#filled++;
+        this.#setUnfillable(job, false);
+        if (job.id !== null) await markGap(this.#opts.db, job.id, 'filled', null);
+        this.#log.info({ ...where }, 'gap already stored (another collector or a replayed journal): filled without REST');
+        return;
+      }
       const result = await filler.fill(gap.symbol, gap, (ticks) => this.#deliver(ticks, signal), signal);
       await this.#opts.flush();
       this.#backfilledTicks += result.delivered;

@@ -93,3 +93,16 @@ export async function lastStoredIds(db: Kysely<Database>, exchange: Exchange, sy
   }
   return out;
 }
+
+/** How many ids of a gap are already in the table (another collector on the same symbols may have stored them). */
+export async function storedInRange(db: Kysely<Database>, gap: Gap): Promise<number> {
+  const row = await db
+    .selectFrom('ticks')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('exchange', '=', gap.exchange)
+    .where('symbol', '=', gap.symbol)
+    .where('trade_id', '>=', String(gap.from))
+    .where('trade_id', '<=', String(gap.to))
+    .executeTakeFirst();
+  return Number(row?.n ?? 0);
+}

@@ -1,0 +1,97 @@
+/**
+ * The backfiller against a real PostgreSQL, with a REST filler it controls: gaps are recorded, a range another
+ * collector already stored is filled without REST, a failing filler leaves the row unfillable with its reason.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { Backfiller } from '../src/backfill/backfiller.ts';
+import { RateBudget } from '../src/backfill/rate-budget.ts';
+import type { RangeFiller } from '../src/backfill/range-fill.ts';
+import { DEFAULTS } from '../src/config.ts';
+import { openStorage } from '../src/storage/storage.ts';
+import type { Storage } from '../src/storage/storage.ts';
+import { sqlRows } from './helpers/collector-harness.ts';
+import { createTestDatabase, makeTick, testStorageConfig } from './helpers/db.ts';
+import type { TestDatabase } from './helpers/db.ts';
+import { captureLogs } from './helpers/log-capture.ts';
+import { waitFor } from './helpers/wait-for.ts';
+
+let tdb: TestDatabase;
+let dir: string;
+let storage: Storage;
+before(async () => {
+  tdb = await createTestDatabase('backfiller');
+  dir = await mkdtemp(join(tmpdir(), 'mc-backfiller-'));
+  storage = await openStorage({ config: testStorageConfig(join(dir, 'spill'), { batchMaxAgeMs: 20 }), url: tdb.url, logger: captureLogs().logger });
+});
+after(async () => {
+  await storage.close();
+  await tdb.drop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+function failingFiller(calls: { n: number }): RangeFiller {
+  return {
+    exchange: 'binance',
+    budget: new RateBudget({ capacity: 100, windowMs: 1000 }),
+    async fill() {
+      calls.n++;
+      throw new Error('HTTP 500: exchange down');
+    },
+  };
+}
+
+function backfiller(filler: RangeFiller): Backfiller {
+  return new Backfiller({
+    config: { enabled: true, maxGap: DEFAULTS.BACKFILL_MAX_GAP, retryIntervalMs: 3_600_000, binanceWeightPerMinute: 1000, okxRequestsPer2s: 10 },
+    db: storage.db,
+    sink: storage.sink,
+    flush: () => storage.flush(),
+    fillers: { binance: filler },
+    symbols: { binance: ['AAAUSDT', 'BBBUSDT'], okx: [] },
+    logger: captureLogs().logger,
+  });
+}
+
+describe('backfiller over the gaps table', () => {
+  test('a range already in the table (another collector stored it) is marked filled without a REST call', async () => {
+    const calls = { n: 0 };
+    const b = backfiller(failingFiller(calls));
+    await b.start(); // nothing stored yet for AAAUSDT: tracking starts at the first tick it sees
+    try {
+      b.observe(makeTick(99, { symbol: 'AAAUSDT' }));
+      for (let id = 100; id < 200; id++) storage.sink.write(makeTick(id, { symbol: 'AAAUSDT' })); // the other collector
+      await storage.flush();
+      b.observe(makeTick(200, { symbol: 'AAAUSDT' }));
+      await waitFor(async () => (await sqlRows(tdb.url, "select 1 from gaps where symbol = 'AAAUSDT' and status = 'filled' and filled_at is not null")).length === 1, 10_000, 'filled');
+      assert.equal(calls.n, 0, 'no REST call');
+      const rows = await sqlRows<{ from_id: string; to_id: string }>(tdb.url, "select from_id, to_id from gaps where symbol = 'AAAUSDT'");
+      assert.deepEqual(rows, [{ from_id: '100', to_id: '199' }]);
+      assert.equal(b.snapshot().filled, 1);
+    } finally {
+      await b.stop();
+    }
+  });
+
+  test('a partly stored range still goes to REST; a failing REST leaves it unfillable with the reason', async () => {
+    const calls = { n: 0 };
+    const b = backfiller(failingFiller(calls));
+    await b.start();
+    try {
+      b.observe(makeTick(999, { symbol: 'BBBUSDT' }));
+      for (let id = 1000; id < 1050; id++) storage.sink.write(makeTick(id, { symbol: 'BBBUSDT' })); // half the hole
+      await storage.flush();
+      b.observe(makeTick(1100, { symbol: 'BBBUSDT' }));
+      await waitFor(async () => (await sqlRows(tdb.url, "select 1 from gaps where symbol = 'BBBUSDT' and status = 'unfillable' and reason like '%exchange down%'")).length === 1, 10_000, 'unfillable with reason');
+      assert.equal(calls.n, 1);
+      assert.equal(b.snapshot().unfillable, 1);
+      const rows = await sqlRows<{ from_id: string; to_id: string }>(tdb.url, "select from_id, to_id from gaps where symbol = 'BBBUSDT'");
+      assert.deepEqual(rows, [{ from_id: '1000', to_id: '1099' }]);
+    } finally {
+      await b.stop();
+    }
+  });
+});
