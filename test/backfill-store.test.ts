@@ -10,6 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { Backfiller } from '../src/backfill/backfiller.ts';
 import { RateBudget } from '../src/backfill/rate-budget.ts';
 import type { RangeFiller } from '../src/backfill/range-fill.ts';
+import type { Tick } from '../src/tick.ts';
 import { DEFAULTS } from '../src/config.ts';
 import { openStorage } from '../src/storage/storage.ts';
 import type { Storage } from '../src/storage/storage.ts';
@@ -17,7 +18,8 @@ import { sqlRows } from './helpers/collector-harness.ts';
 import { createTestDatabase, makeTick, testStorageConfig } from './helpers/db.ts';
 import type { TestDatabase } from './helpers/db.ts';
 import { captureLogs } from './helpers/log-capture.ts';
-import { waitFor } from './helpers/wait-for.ts';
+import { TcpProxy } from './helpers/tcp-proxy.ts';
+import { sleep, waitFor } from './helpers/wait-for.ts';
 
 let tdb: TestDatabase;
 let dir: string;
@@ -44,14 +46,29 @@ function failingFiller(calls: { n: number }): RangeFiller {
   };
 }
 
-function backfiller(filler: RangeFiller): Backfiller {
+/** A REST history that has every trade: answers the whole range. */
+function workingFiller(calls: { n: number }): RangeFiller {
+  return {
+    exchange: 'binance',
+    budget: new RateBudget({ capacity: 100, windowMs: 1000 }),
+    async fill(symbol, range, deliver) {
+      calls.n++;
+      const ticks: Tick[] = [];
+      for (let id = range.from; id <= range.to; id++) ticks.push({ ...makeTick(id, { symbol }), source: 'backfill' });
+      await deliver(ticks);
+      return { delivered: ticks.length, missing: [] };
+    },
+  };
+}
+
+function backfiller(filler: RangeFiller, on: Storage = storage, retryIntervalMs = 3_600_000): Backfiller {
   return new Backfiller({
-    config: { enabled: true, maxGap: DEFAULTS.BACKFILL_MAX_GAP, retryIntervalMs: 3_600_000, binanceWeightPerMinute: 1000, okxRequestsPer2s: 10 },
-    db: storage.db,
-    sink: storage.sink,
-    flush: () => storage.flush(),
+    config: { enabled: true, maxGap: DEFAULTS.BACKFILL_MAX_GAP, retryIntervalMs, binanceWeightPerMinute: 1000, okxRequestsPer2s: 10 },
+    db: on.db,
+    sink: on.sink,
+    flush: () => on.flush(),
     fillers: { binance: filler },
-    symbols: { binance: ['AAAUSDT', 'BBBUSDT'], okx: [] },
+    symbols: { binance: ['AAAUSDT', 'BBBUSDT', 'CCCUSDT'], okx: [] },
     logger: captureLogs().logger,
   });
 }
@@ -92,6 +109,34 @@ describe('backfiller over the gaps table', () => {
       assert.deepEqual(rows, [{ from_id: '1000', to_id: '1099' }]);
     } finally {
       await b.stop();
+    }
+  });
+
+  test('a gap found while the database is unreachable is not forgotten: recorded, stored and marked filled once it is back', async () => {
+    const u = new URL(tdb.url);
+    const proxy = await TcpProxy.start(u.hostname, Number(u.port || 5432));
+    const config = testStorageConfig(join(dir, 'spill-outage'), { batchMaxAgeMs: 20, acquireTimeoutMs: 300, connectTimeoutMs: 300 });
+    const viaProxy = await openStorage({ config, url: proxy.url(tdb.url), logger: captureLogs().logger });
+    await sqlRows(tdb.url, 'delete from gaps'); // this instance's retry loop would pick up the earlier tests' rows
+    const calls = { n: 0 };
+    const b = backfiller(workingFiller(calls), viaProxy, 300);
+    try {
+      await b.start();
+      b.observe(makeTick(1, { symbol: 'CCCUSDT' }));
+      proxy.cut();
+      b.observe(makeTick(50, { symbol: 'CCCUSDT' })); // gap 2..49 while nothing can reach the database
+      await waitFor(() => calls.n >= 1, 10_000, 'fetched over REST while the database is down');
+      await sleep(1_000);
+      proxy.restore();
+      await waitFor(async () => (await sqlRows(tdb.url, "select 1 from gaps where symbol = 'CCCUSDT' and from_id = 2 and to_id = 49 and status = 'filled'")).length === 1, 20_000, 'gap recorded and filled');
+      const rows = await sqlRows<{ n: string }>(tdb.url, "select count(*) as n from ticks where symbol = 'CCCUSDT' and trade_id between 2 and 49");
+      assert.equal(Number(rows[0]!.n), 48, 'every id of the gap stored');
+      assert.equal(b.snapshot().filled, 1, 'counted once');
+      assert.equal(b.snapshot().open, 0);
+    } finally {
+      await b.stop();
+      await viaProxy.close();
+      await proxy.stop();
     }
   });
 });

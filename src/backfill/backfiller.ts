@@ -45,6 +45,8 @@ export class Backfiller {
   readonly #tracker = new GapTracker();
   readonly #queues = new Map<Exchange, Job[]>();
   readonly #queued = new Set<string>();
+  /** Gaps that have no row in `gaps` yet (the database was down when they were found): retried from memory. */
+  readonly #unrecorded: Job[] = [];
   readonly #wake = new Map<Exchange, () => void>();
   readonly #workers: Promise<void>[] = [];
   readonly #abort = new AbortController();
@@ -112,7 +114,7 @@ export class Backfiller {
     for (const q of this.#queues.values()) open += q.length;
     return {
       detected: this.#detected,
-      open: open + this.#inFlight,
+      open: open + this.#inFlight + this.#unrecorded.length,
       filled: this.#filled,
       unfillable: this.#unfillable,
       backfilledTicks: this.#backfilledTicks,
@@ -152,8 +154,8 @@ export class Backfiller {
     const key = this.#key(job.gap);
     if (this.#queued.has(key)) return;
     if (queue.length >= MAX_QUEUED_GAPS) {
-      // The table holds it; the retry loop will come back for it.
-      if (job.id === null) void this.#record(job.gap, 'open', 'queued in the table: too many gaps in memory');
+      // The retry loop comes back for it: from the table if it has a row, from memory if not.
+      if (job.id === null) this.#keepUnrecorded(job);
       return;
     }
     this.#queued.add(key);
@@ -198,10 +200,10 @@ export class Backfiller {
     const started = Date.now();
     try {
       // A redundant collector (or a replayed journal) may already have stored the range: no REST call needed.
-      if ((await storedInRange(this.#opts.db, gap)) === gap.to - gap.from + 1) {
-        this.#filled++;
+      const stored = await storedInRange(this.#opts.db, gap).catch(() => 0); // database down: ask REST anyway
+      if (stored === gap.to - gap.from + 1) {
         this.#setUnfillable(job, false);
-        if (job.id !== null) await markGap(this.#opts.db, job.id, 'filled', null);
+        await this.#markFilled(job);
         this.#log.info({ ...where }, 'gap already stored (another collector or a replayed journal): filled without REST');
         return;
       }
@@ -209,9 +211,8 @@ export class Backfiller {
       await this.#opts.flush();
       this.#backfilledTicks += result.delivered;
       if (result.missing.length === 0) {
-        this.#filled++;
         this.#setUnfillable(job, false);
-        if (job.id !== null) await markGap(this.#opts.db, job.id, 'filled', null);
+        await this.#markFilled(job);
         this.#log.info({ ...where, delivered: result.delivered, ms: Date.now() - started }, 'gap filled');
       } else {
         const missing = result.missing.map((r) => (r.from === r.to ? `${r.from}` : `${r.from}-${r.to}`)).join(',');
@@ -226,7 +227,25 @@ export class Backfiller {
       this.#setUnfillable(job, true);
       this.#log.warn({ ...where, err }, 'gap not fillable now; will retry');
       if (job.id !== null) await markGap(this.#opts.db, job.id, 'unfillable', reason.slice(0, 500)).catch((e: unknown) => this.#log.error({ err: e }, 'could not mark gap'));
+    } finally {
+      // Without a row the retry loop would never see this gap again: keep it until it is recorded (and, once the
+      // database is back, confirmed stored).
+      if (job.id === null && !signal.aborted) this.#keepUnrecorded(job);
     }
+  }
+
+  /** Counted once, when its row turns filled; a gap without a row yet is counted when it is confirmed later. */
+  async #markFilled(job: Job): Promise<void> {
+    if (job.id !== null && (await markGap(this.#opts.db, job.id, 'filled', null))) this.#filled++;
+  }
+
+  #keepUnrecorded(job: Job): void {
+    if (this.#unrecorded.length >= MAX_QUEUED_GAPS) {
+      const { gap } = job;
+      this.#log.error({ exchange: gap.exchange, symbol: gap.symbol, fromId: gap.from, toId: gap.to }, 'too many gaps waiting for the database: this one is only in the log');
+      return;
+    }
+    this.#unrecorded.push(job);
   }
 
   #setUnfillable(job: Job, unfillable: boolean): void {
@@ -258,6 +277,7 @@ export class Backfiller {
 
   async #retryUnfilled(): Promise<void> {
     if (this.#abort.signal.aborted) return;
+    for (const job of this.#unrecorded.splice(0)) this.#enqueue(job);
     try {
       const rows = await unfilledGaps(this.#opts.db, this.#opts.config.maxGap, RETRY_BATCH);
       for (const row of rows) {

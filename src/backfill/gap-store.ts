@@ -39,9 +39,12 @@ export async function recordGap(db: Kysely<Database>, gap: Gap, status: GapStatu
   return Number(row.id);
 }
 
-/** Notes the outcome of one fill attempt. */
-export async function markGap(db: Kysely<Database>, id: number, status: GapStatus, reason: string | null): Promise<void> {
-  await db
+/**
+ * Notes the outcome of one fill attempt. A filled row is final (a late attempt never downgrades it); returns whether
+ * the row changed, so a gap is counted filled once however many attempts raced to fill it.
+ */
+export async function markGap(db: Kysely<Database>, id: number, status: GapStatus, reason: string | null): Promise<boolean> {
+  const result = await db
     .updateTable('gaps')
     .set({
       status,
@@ -51,7 +54,9 @@ export async function markGap(db: Kysely<Database>, id: number, status: GapStatu
       filled_at: status === 'filled' ? new Date() : null,
     })
     .where('id', '=', String(id))
-    .execute();
+    .where('status', '<>', 'filled')
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) > 0;
 }
 
 /** Gaps not yet filled, oldest first: the retry loop's work. Ranges over the configured maximum are left alone. */

@@ -18,6 +18,7 @@
 import pg from 'pg';
 import type { Socket } from 'node:net';
 import type { PostgresCursor, PostgresPool, PostgresPoolClient, PostgresQueryResult } from 'kysely';
+import type { StorageConfig } from '../config.ts';
 import type { Logger } from '../logger.ts';
 import type { PoolSnapshot } from '../snapshots.ts';
 import { classifyDbError, describeDbError, StorageError } from './errors.ts';
@@ -28,17 +29,14 @@ const CLOSE_GRACE_MS = 5_000;
 /** How long a retiring generation may keep queued waiters before it is ended regardless. */
 const RETIRE_POLL_MS = 25;
 
-export interface PoolOptions {
+/** The pool's knobs are the storage configuration's, plus where to connect and where to log. */
+export type PoolOptions = Pick<
+  StorageConfig,
+  'poolMax' | 'idleTimeoutMs' | 'acquireTimeoutMs' | 'connectTimeoutMs' | 'statementTimeoutMs' | 'maxUses' | 'maxLifetimeMs'
+> & {
   readonly url: string;
-  readonly poolMax: number;
-  readonly idleTimeoutMs: number;
-  readonly acquireTimeoutMs: number;
-  readonly connectTimeoutMs: number;
-  readonly statementTimeoutMs: number;
-  readonly maxUses: number;
-  readonly maxLifetimeMs: number;
   readonly logger: Logger;
-}
+};
 
 /** A counting semaphore whose waits can be cancelled. */
 class Permits {
