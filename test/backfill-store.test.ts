@@ -68,7 +68,7 @@ function backfiller(filler: RangeFiller, on: Storage = storage, retryIntervalMs 
     sink: on.sink,
     flush: () => on.flush(),
     fillers: { binance: filler },
-    symbols: { binance: ['AAAUSDT', 'BBBUSDT', 'CCCUSDT'], okx: [] },
+    symbols: { binance: ['AAAUSDT', 'BBBUSDT', 'CCCUSDT', 'DDDUSDT'], okx: [] },
     logger: captureLogs().logger,
   });
 }
@@ -137,6 +137,23 @@ describe('backfiller over the gaps table', () => {
       await b.stop();
       await viaProxy.close();
       await proxy.stop();
+    }
+  });
+
+  test('a hole a previous run left in the table (below the last stored id) is found at start and filled', async () => {
+    for (let id = 1; id <= 100; id++) if (id < 40 || id > 49) storage.sink.write(makeTick(id, { symbol: 'DDDUSDT' }));
+    await storage.flush();
+    await sqlRows(tdb.url, 'delete from gaps');
+    const calls = { n: 0 };
+    const b = backfiller(workingFiller(calls));
+    try {
+      await b.start();
+      await waitFor(async () => (await sqlRows(tdb.url, "select 1 from gaps where symbol = 'DDDUSDT' and from_id = 40 and to_id = 49 and status = 'filled'")).length === 1, 10_000, 'hole recorded and filled');
+      const rows = await sqlRows<{ n: string }>(tdb.url, "select count(*) as n from ticks where symbol = 'DDDUSDT'");
+      assert.equal(Number(rows[0]!.n), 100);
+      assert.equal(calls.n, 1, 'one REST fill, for the hole only');
+    } finally {
+      await b.stop();
     }
   });
 });

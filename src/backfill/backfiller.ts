@@ -13,7 +13,7 @@ import type { Database } from '../storage/schema.ts';
 import type { Exchange, Tick, TickSink } from '../tick.ts';
 import { GapTracker } from './gap-tracker.ts';
 import type { Gap } from './gap-tracker.ts';
-import { lastStoredIds, markGap, recordGap, storedInRange, unfilledGaps } from './gap-store.ts';
+import { holesInTable, lastStoredIds, markGap, recordGap, storedInRange, unfilledGaps } from './gap-store.ts';
 import type { RangeFiller } from './range-fill.ts';
 
 export interface BackfillerOptions {
@@ -31,6 +31,8 @@ export interface BackfillerOptions {
 /** Gaps waiting in memory per exchange; beyond this they wait in the table for the retry loop. */
 const MAX_QUEUED_GAPS = 1_000;
 const RETRY_BATCH = 100;
+/** At start, the last this-many stored ids of each symbol are checked for holes (bounded cost: an index walk). */
+export const STARTUP_SCAN_IDS = 200_000;
 
 interface Job {
   readonly gap: Gap;
@@ -51,6 +53,7 @@ export class Backfiller {
   readonly #workers: Promise<void>[] = [];
   readonly #abort = new AbortController();
   #retryTimer: NodeJS.Timeout | null = null;
+  #scanning: Promise<void> = Promise.resolve();
   #started = false;
   #stopped: Promise<void> | null = null;
   #detected = 0;
@@ -67,9 +70,13 @@ export class Backfiller {
   async start(): Promise<void> {
     if (this.#started) return;
     this.#started = true;
+    const seeded: Array<{ exchange: Exchange; symbol: string; last: number }> = [];
     for (const exchange of Object.keys(this.#opts.symbols) as Exchange[]) {
       const last = await lastStoredIds(this.#opts.db, exchange, this.#opts.symbols[exchange]);
-      for (const [symbol, id] of last) this.#tracker.seed(exchange, symbol, id);
+      for (const [symbol, id] of last) {
+        this.#tracker.seed(exchange, symbol, id);
+        seeded.push({ exchange, symbol, last: id });
+      }
       if (last.size > 0) this.#log.info({ exchange, lastIds: Object.fromEntries(last) }, 'gap tracking seeded from the database');
     }
     if (!this.#opts.config.enabled) return;
@@ -77,6 +84,7 @@ export class Backfiller {
       this.#queues.set(exchange, []);
       this.#workers.push(this.#work(exchange));
     }
+    this.#scanning = this.#scanForHoles(seeded);
     void this.#retryUnfilled();
     this.#retryTimer = setInterval(() => void this.#retryUnfilled(), this.#opts.config.retryIntervalMs);
   }
@@ -139,7 +147,7 @@ export class Backfiller {
       this.#retryTimer = null;
       this.#abort.abort(new Error('backfiller stopped'));
       for (const wake of this.#wake.values()) wake();
-      await Promise.allSettled(this.#workers);
+      await Promise.allSettled([...this.#workers, this.#scanning]);
     })();
     return this.#stopped;
   }
@@ -237,6 +245,28 @@ export class Backfiller {
   /** Counted once, when its row turns filled; a gap without a row yet is counted when it is confirmed later. */
   async #markFilled(job: Job): Promise<void> {
     if (job.id !== null && (await markGap(this.#opts.db, job.id, 'filled', null))) this.#filled++;
+  }
+
+  /** Holes a previous run left in the table (it could not record them): found in the background, then filled. */
+  async #scanForHoles(seeded: ReadonlyArray<{ exchange: Exchange; symbol: string; last: number }>): Promise<void> {
+    for (const { exchange, symbol, last } of seeded) {
+      if (this.#abort.signal.aborted || !this.#queues.has(exchange)) continue;
+      try {
+        for (const gap of await holesInTable(this.#opts.db, exchange, symbol, last, STARTUP_SCAN_IDS)) {
+          if (this.#abort.signal.aborted) return;
+          this.#detected++;
+          this.#log.warn({ exchange, symbol, fromId: gap.from, toId: gap.to, missing: gap.to - gap.from + 1 }, 'trade id gap found in the table at start');
+          if (gap.to - gap.from + 1 > this.#opts.config.maxGap) {
+            this.#unfillable++;
+            await this.#record(gap, 'unfillable', `range of ${gap.to - gap.from + 1} ids exceeds BACKFILL_MAX_GAP=${this.#opts.config.maxGap}`);
+          } else {
+            this.#enqueue({ gap, id: await this.#record(gap, 'open', null), unfillable: false });
+          }
+        }
+      } catch (err) {
+        this.#log.warn({ err, exchange, symbol }, 'could not scan the table for holes at start');
+      }
+    }
   }
 
   #keepUnrecorded(job: Job): void {

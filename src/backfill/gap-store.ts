@@ -111,3 +111,17 @@ export async function storedInRange(db: Kysely<Database>, gap: Gap): Promise<num
     .executeTakeFirst();
   return Number(row?.n ?? 0);
 }
+
+/**
+ * Holes inside the stored ids of one symbol, among its last `window` ids: what a run that ended while its gaps could
+ * not be recorded (database down at exit) leaves behind. An index-only walk of the primary key.
+ */
+export async function holesInTable(db: Kysely<Database>, exchange: Exchange, symbol: string, last: number, window: number): Promise<Gap[]> {
+  const rows = await sql<{ from_id: string; to_id: string }>`
+    select prev + 1 as from_id, trade_id - 1 as to_id
+    from (select trade_id, lag(trade_id) over (order by trade_id) as prev
+          from ticks where exchange = ${exchange} and symbol = ${symbol} and trade_id > ${String(last - window)}) t
+    where trade_id > prev + 1
+    order by trade_id`.execute(db);
+  return rows.rows.map((r) => ({ exchange, symbol, from: Number(r.from_id), to: Number(r.to_id) }));
+}
