@@ -26,6 +26,7 @@ import { auditTable, describeAudit } from './lib/audit.ts';
 import type { AuditReport } from './lib/audit.ts';
 import { renderChart } from './lib/chart.ts';
 import type { ChartEvent, ChartPoint } from './lib/chart.ts';
+import { FAST_FAULTS_SIM } from '../test/helpers/sim-options.ts';
 import { startCollectorProcess } from './lib/collector-proc.ts';
 import type { CollectorProcess } from './lib/collector-proc.ts';
 import { openBenchDatabase, sql } from './lib/database.ts';
@@ -173,6 +174,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
       collectorUrl = proxy.url(db.url);
     }
     sim = await ExchangeSimulator.start({
+      ...FAST_FAULTS_SIM,
       tradesPerSecond: opts.rate / SYMBOLS.length,
       binanceSymbols: BINANCE_SYMBOLS,
       okxSymbols: OKX_SYMBOLS,
@@ -180,11 +182,6 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
       binancePingIntervalMs: 500,
       shutdownCloseDelayMs: 800,
       noticeCloseDelayMs: 1500,
-      retryAfterSeconds: 1,
-      oversizedBytes: 200_000,
-      binanceHandshakesPer5Min: 100_000,
-      okxHandshakesPerSecond: 1_000,
-      okxSubscribesPerHour: 100_000,
     });
     const poolResetMs = Math.max(5_000, Math.min(20_000, Math.floor((opts.seconds * 1000) / 3)));
     say('starting the collector');

@@ -12,19 +12,11 @@ import type { ConnectionSnapshot, ReconnectReason } from '../src/snapshots.ts';
 import { CollectingSink } from './helpers/collect-sink.ts';
 import { simConfig } from './helpers/collector-env.ts';
 import { captureLogs } from './helpers/log-capture.ts';
+import { FAST_FAULTS_SIM } from './helpers/sim-options.ts';
 import { waitFor, sleep } from './helpers/wait-for.ts';
 
-const SIM_OPTIONS = {
-  tradesPerSecond: 20,
-  binancePingIntervalMs: 300,
-  shutdownCloseDelayMs: 800,
-  noticeCloseDelayMs: 1500,
-  retryAfterSeconds: 1,
-  oversizedBytes: 200_000,
-  binanceHandshakesPer5Min: 100_000,
-  okxHandshakesPerSecond: 1_000,
-  okxSubscribesPerHour: 100_000,
-};
+/** Notices close later here than elsewhere: the replacement must be seen going live before the old socket closes. */
+const SIM_OPTIONS = { ...FAST_FAULTS_SIM, shutdownCloseDelayMs: 800, noticeCloseDelayMs: 1500 };
 
 interface Case {
   fault: FaultKind;
