@@ -1,8 +1,12 @@
 /** Field checks shared by the exchange mappers. Each returns a Rejection naming the field, or the clean value. */
 import type { Rejection } from '../connection/feed.ts';
 import { DECIMAL_RE } from '../tick.ts';
+import type { Tick } from '../tick.ts';
 
 export type Checked<T> = { ok: true; value: T } | { ok: false; rejection: Rejection };
+
+/** What a mapper makes of one raw trade: a tick, or the rejection naming the bad field. */
+export type TradeMapping = { ok: true; tick: Tick } | { ok: false; rejection: Rejection };
 
 const ok = <T>(value: T): Checked<T> => ({ ok: true, value });
 const fail = <T>(kind: Rejection['kind'], detail: string): Checked<T> => ({ ok: false, rejection: { kind, detail } });

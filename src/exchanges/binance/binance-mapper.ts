@@ -1,38 +1,54 @@
 /** Pure mapping from Binance stream frames to Ticks and frame classes. No I/O, no clock of its own. */
-import type { FrameResult, Rejection } from '../../connection/feed.ts';
-import type { Tick } from '../../tick.ts';
+import type { FrameResult } from '../../connection/feed.ts';
+import type { TickSource } from '../../tick.ts';
 import { boolean, isRecord, nonEmptyString, parseJson, positiveDecimal, safeInteger } from '../validate.ts';
+import type { TradeMapping } from '../validate.ts';
 
-export type TradeMapping = { ok: true; tick: Tick } | { ok: false; rejection: Rejection };
+/** Where one trade shape keeps each field: the stream event (`t`, `p`...) and REST (`id`, `price`...) differ only here. */
+interface TradeFields {
+  readonly id: string;
+  readonly price: string;
+  readonly qty: string;
+  readonly time: string;
+  /** true: the buyer was the maker, so the taker (the side we store) sold. */
+  readonly buyerIsMaker: string;
+}
 
-/** Maps one raw `@trade` event. `m: true` means the buyer was the maker, so the taker (the side we store) sold. */
-export function mapBinanceTrade(raw: Record<string, unknown>, receivedAt: number): TradeMapping {
-  const symbol = nonEmptyString(raw, 's');
-  if (!symbol.ok) return symbol;
-  const tradeId = safeInteger(raw, 't', false);
+const STREAM_FIELDS: TradeFields = { id: 't', price: 'p', qty: 'q', time: 'T', buyerIsMaker: 'm' };
+const REST_FIELDS: TradeFields = { id: 'id', price: 'price', qty: 'qty', time: 'time', buyerIsMaker: 'isBuyerMaker' };
+
+function mapTrade(raw: Record<string, unknown>, f: TradeFields, symbol: string, receivedAt: number, source: TickSource): TradeMapping {
+  const tradeId = safeInteger(raw, f.id, false);
   if (!tradeId.ok) return tradeId;
-  const price = positiveDecimal(raw, 'p');
+  const price = positiveDecimal(raw, f.price);
   if (!price.ok) return price;
-  const qty = positiveDecimal(raw, 'q');
+  const qty = positiveDecimal(raw, f.qty);
   if (!qty.ok) return qty;
-  const tradeTime = safeInteger(raw, 'T', false);
+  const tradeTime = safeInteger(raw, f.time, false);
   if (!tradeTime.ok) return tradeTime;
-  const buyerIsMaker = boolean(raw, 'm');
+  const buyerIsMaker = boolean(raw, f.buyerIsMaker);
   if (!buyerIsMaker.ok) return buyerIsMaker;
   return {
     ok: true,
     tick: {
       exchange: 'binance',
-      symbol: symbol.value,
+      symbol,
       tradeId: tradeId.value,
       price: price.value,
       qty: qty.value,
       side: buyerIsMaker.value ? 'sell' : 'buy',
       tradeTime: tradeTime.value,
       receivedAt,
-      source: 'live',
+      source,
     },
   };
+}
+
+/** Maps one raw `@trade` event (`{e,E,s,t,p,q,T,m,M}`). */
+export function mapBinanceTrade(raw: Record<string, unknown>, receivedAt: number): TradeMapping {
+  const symbol = nonEmptyString(raw, 's');
+  if (!symbol.ok) return symbol;
+  return mapTrade(raw, STREAM_FIELDS, symbol.value, receivedAt, 'live');
 }
 
 /** Classifies one text frame from a raw (`/ws`) or combined (`/stream`) connection. */
@@ -70,21 +86,5 @@ function classifyControlResponse(msg: Record<string, unknown>): FrameResult {
 /** Maps one trade of `GET /api/v3/historicalTrades` / `trades` (`{id,price,qty,quoteQty,time,isBuyerMaker,...}`). */
 export function mapBinanceRestTrade(raw: unknown, symbol: string, receivedAt: number): TradeMapping {
   if (!isRecord(raw)) return { ok: false, rejection: { kind: 'bad_type', detail: 'REST trade is not an object' } };
-  const tradeId = safeInteger(raw, 'id', false);
-  if (!tradeId.ok) return tradeId;
-  const price = positiveDecimal(raw, 'price');
-  if (!price.ok) return price;
-  const qty = positiveDecimal(raw, 'qty');
-  if (!qty.ok) return qty;
-  const tradeTime = safeInteger(raw, 'time', false);
-  if (!tradeTime.ok) return tradeTime;
-  const buyerIsMaker = boolean(raw, 'isBuyerMaker');
-  if (!buyerIsMaker.ok) return buyerIsMaker;
-  return {
-    ok: true,
-    tick: {
-      exchange: 'binance', symbol, tradeId: tradeId.value, price: price.value, qty: qty.value,
-      side: buyerIsMaker.value ? 'sell' : 'buy', tradeTime: tradeTime.value, receivedAt, source: 'backfill',
-    },
-  };
+  return mapTrade(raw, REST_FIELDS, symbol, receivedAt, 'backfill');
 }

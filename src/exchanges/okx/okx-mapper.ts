@@ -2,14 +2,13 @@
 import type { FrameResult, Rejection } from '../../connection/feed.ts';
 import type { Tick } from '../../tick.ts';
 import { isRecord, nonEmptyString, oneOf, parseJson, positiveDecimal, safeInteger } from '../validate.ts';
+import type { TradeMapping } from '../validate.ts';
 
 export const OKX_TRADES_CHANNEL = 'trades-all';
 /** WS error codes meaning "this instrument/channel does not exist here" (protocols.md §B2). */
 const UNKNOWN_INSTRUMENT_CODES = new Set(['60018', '64001', '64002']);
 const SERVICE_UPGRADE_NOTICE = '64008';
 const IGNORED_EVENTS = new Set(['unsubscribe', 'channel-conn-count', 'channel-conn-count-error']);
-
-export type TradeMapping = { ok: true; tick: Tick } | { ok: false; rejection: Rejection };
 
 export function mapOkxTrade(raw: Record<string, unknown>, receivedAt: number): TradeMapping {
   const symbol = nonEmptyString(raw, 'instId');
