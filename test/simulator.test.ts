@@ -73,14 +73,8 @@ async function withSim<T>(opts: SimulatorOptions, fn: (sim: ExchangeSimulator) =
   }
 }
 
-interface WireTrade {
-  symbol: string;
-  tradeId: number;
-  price: string;
-  qty: string;
-  side: 'buy' | 'sell';
-  time: number;
-}
+/** A trade as read back off the wire, in the tape's own shape. */
+type WireTrade = SimTrade;
 
 function binanceWire(d: Record<string, unknown>): WireTrade {
   assert.equal(d.E, d.T, 'event time = trade time');

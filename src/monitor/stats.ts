@@ -33,24 +33,21 @@ export interface ConnectionStats {
   readonly rejectedTotal: Readonly<Record<RejectKind, number>>;
 }
 
-export interface PipelineStats {
+/** The pipeline snapshot's figures the stats line carries as they are. */
+type PipelineCounts = Pick<
+  PipelineSnapshot,
+  'ticksReceived' | 'ticksStored' | 'ticksDuplicate' | 'ticksRejected' | 'bufferDepth' | 'bufferMax' | 'journalBytes' | 'journalTicks' | 'writeErrors' | 'backpressure'
+>;
+
+export interface PipelineStats extends PipelineCounts {
   readonly ticksReceivedPerSec: number;
   readonly ticksStoredPerSec: number;
-  readonly ticksReceived: number;
-  readonly ticksStored: number;
-  readonly ticksDuplicate: number;
-  readonly ticksRejected: number;
-  readonly bufferDepth: number;
-  readonly bufferMax: number;
-  readonly journalBytes: number;
-  readonly journalTicks: number;
   /** Batches written in this interval, and since start. */
   readonly batches: number;
   readonly batchesTotal: number;
   readonly batchLatencyMs: { readonly p50: number; readonly p99: number; readonly max: number };
-  readonly writeErrors: number;
+  /** ISO time (the snapshot has ms epoch). */
   readonly lastWriteOkAt: string | null;
-  readonly backpressure: boolean;
 }
 
 export interface ProcessStats {
