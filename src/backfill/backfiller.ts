@@ -56,6 +56,7 @@ export class Backfiller {
   #scanning: Promise<void> = Promise.resolve();
   #started = false;
   #stopped: Promise<void> | null = null;
+  #inFlight = 0;
   #detected = 0;
   #filled = 0;
   #unfillable = 0;
@@ -102,9 +103,13 @@ export class Backfiller {
 
   observe(tick: Tick): void {
     const gap = this.#tracker.observe(tick);
-    if (gap === null) return;
+    if (gap !== null) this.#admit(gap, 'trade id gap detected');
+  }
+
+  /** A gap found (live or in the table at start): counted, logged, then recorded as unfillable or queued. */
+  #admit(gap: Gap, message: string): void {
     this.#detected++;
-    this.#log.warn({ exchange: gap.exchange, symbol: gap.symbol, fromId: gap.from, toId: gap.to, missing: gap.to - gap.from + 1 }, 'trade id gap detected');
+    this.#log.warn({ exchange: gap.exchange, symbol: gap.symbol, fromId: gap.from, toId: gap.to, missing: gap.to - gap.from + 1 }, message);
     if (!this.#opts.config.enabled) {
       void this.#record(gap, 'unfillable', 'backfill disabled (BACKFILL_ENABLED=0)');
       return;
@@ -131,8 +136,6 @@ export class Backfiller {
       restRateLimited: this.#restCounter('rateLimited'),
     };
   }
-
-  #inFlight = 0;
 
   #restCounter(name: 'requests' | 'errors' | 'rateLimited'): number {
     let n = 0;
@@ -254,14 +257,7 @@ export class Backfiller {
       try {
         for (const gap of await holesInTable(this.#opts.db, exchange, symbol, last, STARTUP_SCAN_IDS)) {
           if (this.#abort.signal.aborted) return;
-          this.#detected++;
-          this.#log.warn({ exchange, symbol, fromId: gap.from, toId: gap.to, missing: gap.to - gap.from + 1 }, 'trade id gap found in the table at start');
-          if (gap.to - gap.from + 1 > this.#opts.config.maxGap) {
-            this.#unfillable++;
-            await this.#record(gap, 'unfillable', `range of ${gap.to - gap.from + 1} ids exceeds BACKFILL_MAX_GAP=${this.#opts.config.maxGap}`);
-          } else {
-            this.#enqueue({ gap, id: await this.#record(gap, 'open', null), unfillable: false });
-          }
+          this.#admit(gap, 'trade id gap found in the table at start');
         }
       } catch (err) {
         this.#log.warn({ err, exchange, symbol }, 'could not scan the table for holes at start');
