@@ -59,17 +59,12 @@ export interface StoredTick {
 }
 
 export async function storedTicks(url: string, exchange: SimExchange, symbol: string): Promise<StoredTick[]> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    const res = await client.query<{ trade_id: string; price: string; qty: string; side: string; trade_time: Date; source: string }>(
-      'select trade_id, price::text, qty::text, side, trade_time, source from ticks where exchange = $1 and symbol = $2 order by trade_id',
-      [exchange, symbol],
-    );
-    return res.rows.map((r) => ({ tradeId: Number(r.trade_id), price: r.price, qty: r.qty, side: r.side, tradeTime: r.trade_time.getTime(), source: r.source }));
-  } finally {
-    await client.end();
-  }
+  const rows = await sqlRows<{ trade_id: string; price: string; qty: string; side: string; trade_time: Date; source: string }>(
+    url,
+    'select trade_id, price::text, qty::text, side, trade_time, source from ticks where exchange = $1 and symbol = $2 order by trade_id',
+    [exchange, symbol],
+  );
+  return rows.map((r) => ({ tradeId: Number(r.trade_id), price: r.price, qty: r.qty, side: r.side, tradeTime: r.trade_time.getTime(), source: r.source }));
 }
 
 export async function sqlRows<T extends pg.QueryResultRow>(url: string, text: string, values: unknown[] = []): Promise<T[]> {
