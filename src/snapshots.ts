@@ -39,9 +39,12 @@ export type RejectKind =
   | 'bad_number'
   | 'unknown_event'
   | 'oversized'
-  | 'exchange_error';
+  | 'exchange_error'
+  | 'unexpected_symbol' // a valid trade for a symbol this connection (or REST request) did not ask for
+  | 'internal'; // a frame handler threw: our bug, contained to that frame
 export const REJECT_KINDS: readonly RejectKind[] = [
   'invalid_json', 'binary', 'missing_field', 'bad_type', 'bad_number', 'unknown_event', 'oversized', 'exchange_error',
+  'unexpected_symbol', 'internal',
 ];
 
 export interface ConnectionSnapshot {
