@@ -85,6 +85,10 @@ export interface PipelineSnapshot {
   readonly writeErrors: number;
   /** True while the sink asks producers to pause (journal unwritable). */
   readonly backpressure: boolean;
+  /** Every received tick held only in memory: the buffer, the batch being written, and those waiting for the journal. */
+  readonly ticksInMemory: number;
+  /** Of those, the ticks waiting for (or being appended to) the spill journal; they stay here while it is unwritable. */
+  readonly ticksAwaitingJournal: number;
 }
 
 export interface PoolSnapshot {

@@ -12,6 +12,7 @@ import { ConnectionCounters } from './counters.ts';
 import type { Feed, FrameResult } from './feed.ts';
 import { Link } from './link.ts';
 import type { CloseMode, LinkEnd } from './link.ts';
+import { describe, describeError } from '../describe-value.ts';
 import { RejectLog } from './reject-log.ts';
 import { transition } from './state.ts';
 import { Timers } from './timers.ts';
@@ -42,6 +43,8 @@ export class Connection {
   readonly #rejectLog: RejectLog;
   readonly #closing = new Set<Promise<void>>();
   #symbols: string[];
+  /** The subscription, for the per-tick check: a tick of any other symbol is rejected as `unexpected_symbol`. */
+  #subscribed: Set<string>;
   #state: ConnectionStateName = 'idle';
   #link: Link | null = null;
   #standby: Link | null = null;
@@ -57,6 +60,7 @@ export class Connection {
     this.#config = opts.config;
     this.#sink = opts.sink;
     this.#symbols = [...opts.symbols];
+    this.#subscribed = new Set(opts.symbols);
     this.#log = opts.logger.child({ component: 'connection', exchange: opts.feed.exchange, connId: opts.connId });
     this.#rejectLog = new RejectLog(this.#log);
     this.#backoff = new Backoff({
@@ -171,8 +175,13 @@ export class Connection {
   #onText(link: Link, text: string, receivedAt: number): void {
     if (!this.#isCurrent(link)) return;
     this.#counters.frames += 1;
-    const result = this.#feed.classify(text, receivedAt);
-    this.#handle(link, result, text);
+    // The second wall: classify() never throws, but if any handler does, only this frame is lost, counted and logged.
+    // An exception escaping into ws's listener would stall that socket for good and reach uncaughtException.
+    try {
+      this.#handle(link, this.#feed.classify(text, receivedAt), text);
+    } catch (err) {
+      this.#reject(link, 'internal', `frame handler threw: ${describeError(err)}`, text, err);
+    }
   }
 
   #onBinary(link: Link, bytes: number): void {
@@ -183,13 +192,15 @@ export class Connection {
 
   #handle(link: Link, result: FrameResult, text: string): void {
     switch (result.kind) {
-      case 'ticks':
+      case 'ticks': {
         for (const r of result.rejects ?? []) this.#reject(link, r.kind, r.detail, text);
-        if (result.ticks.length === 0) return;
-        this.#emit(result.ticks);
+        const ticks = this.#subscribedOnly(link, result.ticks, text);
+        if (ticks.length === 0) return;
+        this.#emit(ticks);
         this.#backoff.reset();
         this.#markLive(link, 'data');
         return;
+      }
       case 'ack':
         this.#markLive(link, 'subscription acknowledged');
         return;
@@ -206,6 +217,17 @@ export class Connection {
       case 'ignore':
         return;
     }
+  }
+
+  /** The ticks whose symbol this connection subscribed to; the others are rejected. Allocates only when one is bad. */
+  #subscribedOnly(link: Link, ticks: readonly Tick[], text: string): readonly Tick[] {
+    let bad = 0;
+    for (const t of ticks) if (!this.#subscribed.has(t.symbol)) bad++;
+    if (bad === 0) return ticks;
+    for (const t of ticks) {
+      if (!this.#subscribed.has(t.symbol)) this.#reject(link, 'unexpected_symbol', `trade for ${describe(t.symbol)}, which this connection did not subscribe to`, text);
+    }
+    return bad === ticks.length ? [] : ticks.filter((t) => this.#subscribed.has(t.symbol));
   }
 
   #emit(ticks: readonly Tick[]): void {
@@ -348,6 +370,7 @@ export class Connection {
     this.#counters.rejected.exchange_error += 1;
     if (!this.#symbols.includes(symbol)) return;
     this.#symbols = this.#symbols.filter((s) => s !== symbol);
+    this.#subscribed.delete(symbol);
     this.#log.error({ symbol, detail, sample: text.slice(0, 300) }, `exchange refused symbol ${symbol}; it will not be resubscribed`);
     if (this.#symbols.length === 0) {
       this.#log.error('every symbol of this connection was refused; stopping it');
@@ -355,9 +378,9 @@ export class Connection {
     }
   }
 
-  #reject(link: Link, kind: Parameters<RejectLog['report']>[0], detail: string, sample: string): void {
+  #reject(link: Link, kind: Parameters<RejectLog['report']>[0], detail: string, sample: string, err?: unknown): void {
     if (!this.#isCurrent(link)) return;
     this.#counters.rejected[kind] += 1;
-    this.#rejectLog.report(kind, detail, sample);
+    this.#rejectLog.report(kind, detail, sample, Date.now(), err);
   }
 }
