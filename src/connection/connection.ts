@@ -14,6 +14,7 @@ import { Link } from './link.ts';
 import type { CloseMode, LinkEnd } from './link.ts';
 import { describe, describeError } from '../describe-value.ts';
 import { RejectLog } from './reject-log.ts';
+import { Subscription } from './subscription.ts';
 import { transition } from './state.ts';
 import { Timers } from './timers.ts';
 
@@ -43,8 +44,8 @@ export class Connection {
   readonly #rejectLog: RejectLog;
   readonly #closing = new Set<Promise<void>>();
   #symbols: string[];
-  /** The subscription, for the per-tick check: a tick of any other symbol is rejected as `unexpected_symbol`. */
-  #subscribed: Set<string>;
+  /** The per-tick check: a tick of any other symbol is rejected as `unexpected_symbol`. */
+  readonly #subscription: Subscription;
   #state: ConnectionStateName = 'idle';
   #link: Link | null = null;
   #standby: Link | null = null;
@@ -60,7 +61,7 @@ export class Connection {
     this.#config = opts.config;
     this.#sink = opts.sink;
     this.#symbols = [...opts.symbols];
-    this.#subscribed = new Set(opts.symbols);
+    this.#subscription = new Subscription(opts.symbols);
     this.#log = opts.logger.child({ component: 'connection', exchange: opts.feed.exchange, connId: opts.connId });
     this.#rejectLog = new RejectLog(this.#log);
     this.#backoff = new Backoff({
@@ -194,7 +195,7 @@ export class Connection {
     switch (result.kind) {
       case 'ticks': {
         for (const r of result.rejects ?? []) this.#reject(link, r.kind, r.detail, text);
-        const ticks = this.#subscribedOnly(link, result.ticks, text);
+        const ticks = this.#subscription.allowsAll(result.ticks) ? result.ticks : this.#dropUnsubscribed(link, result.ticks, text);
         if (ticks.length === 0) return;
         this.#emit(ticks);
         this.#backoff.reset();
@@ -219,15 +220,10 @@ export class Connection {
     }
   }
 
-  /** The ticks whose symbol this connection subscribed to; the others are rejected. Allocates only when one is bad. */
-  #subscribedOnly(link: Link, ticks: readonly Tick[], text: string): readonly Tick[] {
-    let bad = 0;
-    for (const t of ticks) if (!this.#subscribed.has(t.symbol)) bad++;
-    if (bad === 0) return ticks;
-    for (const t of ticks) {
-      if (!this.#subscribed.has(t.symbol)) this.#reject(link, 'unexpected_symbol', `trade for ${describe(t.symbol)}, which this connection did not subscribe to`, text);
-    }
-    return bad === ticks.length ? [] : ticks.filter((t) => this.#subscribed.has(t.symbol));
+  #dropUnsubscribed(link: Link, ticks: readonly Tick[], text: string): readonly Tick[] {
+    const { kept, refused } = this.#subscription.split(ticks);
+    for (const t of refused) this.#reject(link, 'unexpected_symbol', `trade for ${describe(t.symbol)}, which this connection did not subscribe to`, text);
+    return kept;
   }
 
   #emit(ticks: readonly Tick[]): void {
@@ -370,7 +366,7 @@ export class Connection {
     this.#counters.rejected.exchange_error += 1;
     if (!this.#symbols.includes(symbol)) return;
     this.#symbols = this.#symbols.filter((s) => s !== symbol);
-    this.#subscribed.delete(symbol);
+    this.#subscription.delete(symbol);
     this.#log.error({ symbol, detail, sample: text.slice(0, 300) }, `exchange refused symbol ${symbol}; it will not be resubscribed`);
     if (this.#symbols.length === 0) {
       this.#log.error('every symbol of this connection was refused; stopping it');
