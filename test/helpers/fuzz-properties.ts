@@ -137,8 +137,13 @@ function mutated(base: () => Json, nestedPaths: ReadonlyArray<readonly (string |
       const target = reach(frame, m.at);
       if (!target || typeof target !== 'object') continue;
       const obj = target as Record<string, unknown>;
-      if (m.op === 'delete') delete obj[m.key];
-      else Object.defineProperty(obj, m.key, { value: m.value, enumerable: true, writable: true, configurable: true });
+      if (m.op === 'delete') {
+        delete obj[m.key];
+        continue;
+      }
+      // A copy: fast-check reuses generated values (constants, shrinking), which must never be mutated or shared.
+      const value = m.value instanceof Deep ? m.value : (JSON.parse(JSON.stringify(m.value)) as unknown);
+      Object.defineProperty(obj, m.key, { value, enumerable: true, writable: true, configurable: true });
     }
     return serialize(frame);
   });
