@@ -39,9 +39,12 @@ export type RejectKind =
   | 'bad_number'
   | 'unknown_event'
   | 'oversized'
-  | 'exchange_error';
+  | 'exchange_error'
+  | 'unexpected_symbol' // a valid trade for a symbol this connection (or REST request) did not ask for
+  | 'internal'; // a frame handler threw: our bug, contained to that frame
 export const REJECT_KINDS: readonly RejectKind[] = [
   'invalid_json', 'binary', 'missing_field', 'bad_type', 'bad_number', 'unknown_event', 'oversized', 'exchange_error',
+  'unexpected_symbol', 'internal',
 ];
 
 export interface ConnectionSnapshot {
@@ -82,6 +85,10 @@ export interface PipelineSnapshot {
   readonly writeErrors: number;
   /** True while the sink asks producers to pause (journal unwritable). */
   readonly backpressure: boolean;
+  /** Every received tick held only in memory: the buffer, the batch being written, and those waiting for the journal. */
+  readonly ticksInMemory: number;
+  /** Of those, the ticks waiting for (or being appended to) the spill journal; they stay here while it is unwritable. */
+  readonly ticksAwaitingJournal: number;
 }
 
 export interface PoolSnapshot {

@@ -291,6 +291,7 @@ describe('alarms from fake snapshots', () => {
     const pipeline = {
       ticksReceived: 10, ticksStored: 5, ticksDuplicate: 0, ticksRejected: 0, bufferDepth: 5, bufferMax: 100, journalBytes: 0, journalTicks: 0,
       batches: 1, batchLatencyMsP50: 1, batchLatencyMsP99: 2, batchLatencyMsMax: 3, lastWriteOkAt: 1, writeErrors: 0, backpressure: false,
+      ticksInMemory: 5, ticksAwaitingJournal: 0,
     };
     engine.check({ connections: [], pool, pipeline, tcp: null, eventLoopDelayP99Ms: 20 }, 0);
     engine.check({ connections: [], pool, pipeline, tcp: null, eventLoopDelayP99Ms: 20 }, 4_000);

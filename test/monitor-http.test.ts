@@ -170,7 +170,8 @@ function fakeConnection(over: Partial<ConnectionSnapshot> = {}): ConnectionSnaps
 function fakePipeline(over: Partial<PipelineSnapshot> = {}): PipelineSnapshot {
   return {
     ticksReceived: 100, ticksStored: 90, ticksDuplicate: 1, ticksRejected: 0, bufferDepth: 10, bufferMax: 1000, journalBytes: 0, journalTicks: 0,
-    batches: 9, batchLatencyMsP50: 2, batchLatencyMsP99: 8, batchLatencyMsMax: 12, lastWriteOkAt: Date.now(), writeErrors: 0, backpressure: false, ...over,
+    batches: 9, batchLatencyMsP50: 2, batchLatencyMsP99: 8, batchLatencyMsMax: 12, lastWriteOkAt: Date.now(), writeErrors: 0, backpressure: false,
+    ticksInMemory: 10, ticksAwaitingJournal: 0, ...over,
   };
 }
 

@@ -45,7 +45,7 @@ describe('the stats line against the simulator', () => {
   const pipeline = (): PipelineSnapshot => ({
     ticksReceived: sink.ticks.length, ticksStored: sink.ticks.length, ticksDuplicate: 0, ticksRejected: 0, bufferDepth: 0, bufferMax: 1000,
     journalBytes: 0, journalTicks: 0, batches: Math.floor(sink.ticks.length / 10), batchLatencyMsP50: 1, batchLatencyMsP99: 3, batchLatencyMsMax: 4,
-    lastWriteOkAt: Date.now(), writeErrors: 0, backpressure: false,
+    lastWriteOkAt: Date.now(), writeErrors: 0, backpressure: false, ticksInMemory: 0, ticksAwaitingJournal: 0,
   });
 
   before(async () => {

@@ -1,5 +1,5 @@
 /** Binance `GET /api/v3/historicalTrades?symbol&fromId&limit` (ascending, weight 25), paged over a gap. */
-import { mapBinanceRestTrade } from '../exchanges/binance/binance-mapper.ts';
+import { mapBinanceRestPage } from '../exchanges/binance/binance-mapper.ts';
 import type { Logger } from '../logger.ts';
 import type { Tick } from '../tick.ts';
 import type { RateBudget } from './rate-budget.ts';
@@ -16,14 +16,11 @@ export function createBinanceHistory(opts: { restBaseUrl: string; budget: RateBu
   async function page(symbol: string, fromId: number, limit: number, signal?: AbortSignal): Promise<Tick[]> {
     const url = `${opts.restBaseUrl}/api/v3/historicalTrades?symbol=${encodeURIComponent(symbol)}&fromId=${fromId}&limit=${limit}`;
     const body = await getJson({ url, budget: opts.budget, cost: BINANCE_HISTORICAL_TRADES_WEIGHT, logger: log, ...(signal ? { signal } : {}) });
-    if (!Array.isArray(body)) throw new RestError('E_REST', `historicalTrades answered ${JSON.stringify(body).slice(0, 200)}`, 200, '');
-    const now = Date.now();
-    const ticks: Tick[] = [];
-    for (const raw of body) {
-      const mapped = mapBinanceRestTrade(raw, symbol, now);
-      if (mapped.ok) ticks.push(mapped.tick);
-      else log.warn({ symbol, detail: mapped.rejection.detail }, 'rejected REST trade');
-    }
+    const mapped = mapBinanceRestPage(body, symbol, Date.now());
+    if (!mapped.ok) throw new RestError('E_REST', mapped.detail, 200, '');
+    const [first] = mapped.rejects;
+    if (first) log.warn({ symbol, rejected: mapped.rejects.length, kind: first.kind, detail: first.detail }, 'rejected REST trades');
+    const ticks = mapped.ticks;
     return ticks.sort((a, b) => a.tradeId - b.tradeId);
   }
 

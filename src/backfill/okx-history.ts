@@ -1,6 +1,5 @@
 /** OKX `GET /api/v5/market/history-trades?instId&type=1&after&limit` (newest first, ≤100), paged backwards over a gap. */
-import { mapOkxTrade } from '../exchanges/okx/okx-mapper.ts';
-import { isRecord } from '../exchanges/validate.ts';
+import { mapOkxRestPage } from '../exchanges/okx/okx-mapper.ts';
 import type { Logger } from '../logger.ts';
 import type { Tick } from '../tick.ts';
 import type { RateBudget } from './rate-budget.ts';
@@ -19,17 +18,11 @@ export function createOkxHistory(opts: { restBaseUrl: string; budget: RateBudget
   async function page(instId: string, before: number, signal?: AbortSignal): Promise<Tick[]> {
     const url = `${opts.restBaseUrl}/api/v5/market/history-trades?instId=${encodeURIComponent(instId)}&type=1&after=${before}&limit=${MAX_LIMIT}`;
     const body = await getJson({ url, budget: opts.budget, cost: 1, logger: log, defaultRateLimitWaitMs: OKX_RATE_WINDOW_MS, ...(signal ? { signal } : {}) });
-    if (!isRecord(body) || body.code !== '0' || !Array.isArray(body.data)) {
-      const code = isRecord(body) ? String(body.code) : '?';
-      throw new RestError('E_REST', `history-trades answered code ${code}: ${JSON.stringify(body).slice(0, 200)}`, 200, '');
-    }
-    const now = Date.now();
-    const ticks: Tick[] = [];
-    for (const raw of body.data) {
-      const mapped = isRecord(raw) ? mapOkxTrade(raw, now) : null;
-      if (mapped?.ok) ticks.push({ ...mapped.tick, source: 'backfill' });
-      else log.warn({ instId, detail: mapped ? mapped.rejection.detail : 'not an object' }, 'rejected REST trade');
-    }
+    const mapped = mapOkxRestPage(body, instId, Date.now());
+    if (!mapped.ok) throw new RestError('E_REST', mapped.detail, 200, '');
+    const [first] = mapped.rejects;
+    if (first) log.warn({ instId, rejected: mapped.rejects.length, kind: first.kind, detail: first.detail }, 'rejected REST trades');
+    const ticks = mapped.ticks;
     return ticks.sort((a, b) => b.tradeId - a.tradeId);
   }
 

@@ -12,7 +12,9 @@ import { ConnectionCounters } from './counters.ts';
 import type { Feed, FrameResult } from './feed.ts';
 import { Link } from './link.ts';
 import type { CloseMode, LinkEnd } from './link.ts';
+import { describe, describeError } from '../describe-value.ts';
 import { RejectLog } from './reject-log.ts';
+import { Subscription } from './subscription.ts';
 import { transition } from './state.ts';
 import { Timers } from './timers.ts';
 
@@ -42,6 +44,8 @@ export class Connection {
   readonly #rejectLog: RejectLog;
   readonly #closing = new Set<Promise<void>>();
   #symbols: string[];
+  /** The per-tick check: a tick of any other symbol is rejected as `unexpected_symbol`. */
+  readonly #subscription: Subscription;
   #state: ConnectionStateName = 'idle';
   #link: Link | null = null;
   #standby: Link | null = null;
@@ -57,6 +61,7 @@ export class Connection {
     this.#config = opts.config;
     this.#sink = opts.sink;
     this.#symbols = [...opts.symbols];
+    this.#subscription = new Subscription(opts.symbols);
     this.#log = opts.logger.child({ component: 'connection', exchange: opts.feed.exchange, connId: opts.connId });
     this.#rejectLog = new RejectLog(this.#log);
     this.#backoff = new Backoff({
@@ -171,8 +176,13 @@ export class Connection {
   #onText(link: Link, text: string, receivedAt: number): void {
     if (!this.#isCurrent(link)) return;
     this.#counters.frames += 1;
-    const result = this.#feed.classify(text, receivedAt);
-    this.#handle(link, result, text);
+    // The second wall: classify() never throws, but if any handler does, only this frame is lost, counted and logged.
+    // An exception escaping into ws's listener would stall that socket for good and reach uncaughtException.
+    try {
+      this.#handle(link, this.#feed.classify(text, receivedAt), text);
+    } catch (err) {
+      this.#reject(link, 'internal', `frame handler threw: ${describeError(err)}`, text, err);
+    }
   }
 
   #onBinary(link: Link, bytes: number): void {
@@ -183,13 +193,15 @@ export class Connection {
 
   #handle(link: Link, result: FrameResult, text: string): void {
     switch (result.kind) {
-      case 'ticks':
+      case 'ticks': {
         for (const r of result.rejects ?? []) this.#reject(link, r.kind, r.detail, text);
-        if (result.ticks.length === 0) return;
-        this.#emit(result.ticks);
+        const ticks = this.#subscription.allowsAll(result.ticks) ? result.ticks : this.#dropUnsubscribed(link, result.ticks, text);
+        if (ticks.length === 0) return;
+        this.#emit(ticks);
         this.#backoff.reset();
         this.#markLive(link, 'data');
         return;
+      }
       case 'ack':
         this.#markLive(link, 'subscription acknowledged');
         return;
@@ -206,6 +218,12 @@ export class Connection {
       case 'ignore':
         return;
     }
+  }
+
+  #dropUnsubscribed(link: Link, ticks: readonly Tick[], text: string): readonly Tick[] {
+    const { kept, refused } = this.#subscription.split(ticks);
+    for (const t of refused) this.#reject(link, 'unexpected_symbol', `trade for ${describe(t.symbol)}, which this connection did not subscribe to`, text);
+    return kept;
   }
 
   #emit(ticks: readonly Tick[]): void {
@@ -348,6 +366,7 @@ export class Connection {
     this.#counters.rejected.exchange_error += 1;
     if (!this.#symbols.includes(symbol)) return;
     this.#symbols = this.#symbols.filter((s) => s !== symbol);
+    this.#subscription.delete(symbol);
     this.#log.error({ symbol, detail, sample: text.slice(0, 300) }, `exchange refused symbol ${symbol}; it will not be resubscribed`);
     if (this.#symbols.length === 0) {
       this.#log.error('every symbol of this connection was refused; stopping it');
@@ -355,9 +374,9 @@ export class Connection {
     }
   }
 
-  #reject(link: Link, kind: Parameters<RejectLog['report']>[0], detail: string, sample: string): void {
+  #reject(link: Link, kind: Parameters<RejectLog['report']>[0], detail: string, sample: string, err?: unknown): void {
     if (!this.#isCurrent(link)) return;
     this.#counters.rejected[kind] += 1;
-    this.#rejectLog.report(kind, detail, sample);
+    this.#rejectLog.report(kind, detail, sample, Date.now(), err);
   }
 }

@@ -6,6 +6,7 @@
 import WebSocket from 'ws';
 import type { RawData } from 'ws';
 import type { IncomingMessage, ClientRequest } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { parseRetryAfter } from '../errors.ts';
 import type { ReconnectReason } from '../snapshots.ts';
 import type { HeartbeatPolicy } from './feed.ts';
@@ -49,6 +50,8 @@ export class Link {
   readonly #events: LinkEvents;
   readonly #timers = new Timers();
   #ws: WebSocket | null = null;
+  /** The TCP socket under #ws once upgraded: destroyed directly if ws never reports the close. */
+  #raw: Duplex | null = null;
   #ended = false;
   #closeRequested = false;
   #paused = false;
@@ -81,7 +84,10 @@ export class Link {
     ws.on('unexpected-response', (req: ClientRequest, res: IncomingMessage) => this.#onRefused(req, res));
     // ws swallows errors of the TCP socket once open (a reset only shows as close 1006): watch the socket itself so a
     // reset is reported as an error. This listener runs before ws's own, which then destroys the socket.
-    ws.on('upgrade', (res: IncomingMessage) => res.socket.on('error', (err: Error & { code?: string }) => this.#onError(err)));
+    ws.on('upgrade', (res: IncomingMessage) => {
+      this.#raw = res.socket;
+      res.socket.on('error', (err: Error & { code?: string }) => this.#onError(err));
+    });
     ws.on('error', (err: Error & { code?: string }) => this.#onError(err));
     ws.on('close', (code: number, reason: Buffer) => this.#onClose(code, reason));
     this.#timers.set('handshake', this.#opts.handshakeTimeoutMs, () =>
@@ -137,12 +143,25 @@ export class Link {
       return this.#gone;
     }
     if (mode === 'terminate' || ws.readyState === WebSocket.CONNECTING) {
-      ws.terminate();
+      this.#terminate(ws);
     } else {
       if (ws.readyState === WebSocket.OPEN) ws.close(1000, 'client reconnect');
-      if (!this.#timers.has('grace')) this.#timers.set('grace', this.#opts.closeGraceMs, () => ws.terminate());
+      if (!this.#timers.has('grace')) this.#timers.set('grace', this.#opts.closeGraceMs, () => this.#terminate(ws));
     }
     return this.#gone;
+  }
+
+  /**
+   * Destroys the socket, and finishes on a timer if ws then stays silent: ws emits `close` only once its receiver has
+   * drained, which never happens if a listener threw mid-frame, and close() must resolve whatever state ws is in.
+   */
+  #terminate(ws: WebSocket): void {
+    ws.terminate();
+    if (this.#isGone || this.#timers.has('gone')) return;
+    this.#timers.set('gone', this.#opts.closeGraceMs, () => {
+      this.#raw?.destroy();
+      this.#finish();
+    });
   }
 
   #onOpen(): void {
@@ -229,6 +248,7 @@ export class Link {
       ws.on('error', () => {});
     }
     this.#ws = null;
+    this.#raw = null;
     this.#markGone();
   }
 }

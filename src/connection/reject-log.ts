@@ -1,8 +1,13 @@
-/** Warn about bad exchange input at most once per interval per kind, with a truncated sample and a count. */
+/**
+ * Warn about bad exchange input at most once per interval per kind, with a truncated sample and a count. The sample
+ * and the detail are capped here whatever the caller passes: a frame may be megabytes. `internal` (a handler threw)
+ * is logged at error level with the error, since it is our bug, not the exchange's.
+ */
 import type { Logger } from '../logger.ts';
 import type { RejectKind } from '../snapshots.ts';
 
 const SAMPLE_CHARS = 200;
+const DETAIL_CHARS = 300;
 
 export function truncateSample(sample: string, max = SAMPLE_CHARS): string {
   return sample.length <= max ? sample : `${sample.slice(0, max)}...(${sample.length} chars)`;
@@ -18,7 +23,7 @@ export class RejectLog {
     this.#intervalMs = intervalMs;
   }
 
-  report(kind: RejectKind, detail: string, sample: string, now = Date.now()): void {
+  report(kind: RejectKind, detail: string, sample: string, now = Date.now(), err?: unknown): void {
     const entry = this.#last.get(kind);
     if (entry && now - entry.at < this.#intervalMs) {
       entry.suppressed += 1;
@@ -26,6 +31,8 @@ export class RejectLog {
     }
     const suppressed = entry?.suppressed ?? 0;
     this.#last.set(kind, { at: now, suppressed: 0 });
-    this.#logger.warn({ kind, detail, sample: truncateSample(sample), suppressedSinceLast: suppressed }, 'rejected exchange frame');
+    const fields = { kind, detail: truncateSample(detail, DETAIL_CHARS), sample: truncateSample(sample), suppressedSinceLast: suppressed };
+    if (kind === 'internal') this.#logger.error({ ...fields, err }, 'frame handler failed; the frame is dropped, the connection carries on');
+    else this.#logger.warn(fields, 'rejected exchange frame');
   }
 }

@@ -2,18 +2,20 @@
 import type { Rejection } from '../connection/feed.ts';
 import { DECIMAL_RE } from '../tick.ts';
 import type { Tick } from '../tick.ts';
+import { describe, isRecord, typeName } from '../describe-value.ts';
+
+export { describe, isRecord, preview, typeName } from '../describe-value.ts';
 
 export type Checked<T> = { ok: true; value: T } | { ok: false; rejection: Rejection };
 
 /** What a mapper makes of one raw trade: a tick, or the rejection naming the bad field. */
 export type TradeMapping = { ok: true; tick: Tick } | { ok: false; rejection: Rejection };
 
+/** What a mapper makes of one REST page: its valid ticks and why the others were refused, or why it is no page. */
+export type PageMapping = { ok: true; ticks: Tick[]; rejects: Rejection[] } | { ok: false; detail: string };
+
 const ok = <T>(value: T): Checked<T> => ({ ok: true, value });
 const fail = <T>(kind: Rejection['kind'], detail: string): Checked<T> => ({ ok: false, rejection: { kind, detail } });
-
-export function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 function present(obj: Record<string, unknown>, field: string): Checked<unknown> {
   return field in obj && obj[field] !== undefined && obj[field] !== null
@@ -24,15 +26,15 @@ function present(obj: Record<string, unknown>, field: string): Checked<unknown> 
 export function nonEmptyString(obj: Record<string, unknown>, field: string): Checked<string> {
   const v = present(obj, field);
   if (!v.ok) return v;
-  return typeof v.value === 'string' && v.value.length > 0 ? ok(v.value) : fail('bad_type', `field "${field}" is not a non-empty string`);
+  return typeof v.value === 'string' && v.value.length > 0 ? ok(v.value) : fail('bad_type', `field "${field}" is ${describe(v.value)}, expected a non-empty string`);
 }
 
 /** A positive exact decimal string (price, quantity). Zero, negative, exponent and non-numeric forms are refused. */
 export function positiveDecimal(obj: Record<string, unknown>, field: string): Checked<string> {
   const v = present(obj, field);
   if (!v.ok) return v;
-  if (typeof v.value !== 'string') return fail('bad_type', `field "${field}" is ${typeof v.value}, expected a decimal string`);
-  if (!DECIMAL_RE.test(v.value)) return fail('bad_number', `field "${field}" is not a non-negative decimal: ${JSON.stringify(v.value.slice(0, 40))}`);
+  if (typeof v.value !== 'string') return fail('bad_type', `field "${field}" is ${typeName(v.value)}, expected a decimal string`);
+  if (!DECIMAL_RE.test(v.value)) return fail('bad_number', `field "${field}" is not a non-negative decimal: ${describe(v.value)}`);
   if (!/[1-9]/.test(v.value)) return fail('bad_number', `field "${field}" is zero`);
   return ok(v.value);
 }
@@ -42,25 +44,25 @@ export function safeInteger(obj: Record<string, unknown>, field: string, asStrin
   const v = present(obj, field);
   if (!v.ok) return v;
   if (asString) {
-    if (typeof v.value !== 'string') return fail('bad_type', `field "${field}" is ${typeof v.value}, expected a string of digits`);
-    if (!/^\d{1,16}$/.test(v.value)) return fail('bad_number', `field "${field}" is not a whole number: ${JSON.stringify(v.value.slice(0, 40))}`);
+    if (typeof v.value !== 'string') return fail('bad_type', `field "${field}" is ${typeName(v.value)}, expected a string of digits`);
+    if (!/^\d{1,16}$/.test(v.value)) return fail('bad_number', `field "${field}" is not a whole number: ${describe(v.value)}`);
   } else if (typeof v.value !== 'number') {
-    return fail('bad_type', `field "${field}" is ${typeof v.value}, expected a number`);
+    return fail('bad_type', `field "${field}" is ${typeName(v.value)}, expected a number`);
   }
   const n = Number(v.value);
-  return Number.isSafeInteger(n) && n >= 0 ? ok(n) : fail('bad_number', `field "${field}" is not a non-negative safe integer: ${String(v.value).slice(0, 40)}`);
+  return Number.isSafeInteger(n) && n >= 0 ? ok(n) : fail('bad_number', `field "${field}" is not a non-negative safe integer: ${describe(v.value)}`);
 }
 
 export function boolean(obj: Record<string, unknown>, field: string): Checked<boolean> {
   const v = present(obj, field);
   if (!v.ok) return v;
-  return typeof v.value === 'boolean' ? ok(v.value) : fail('bad_type', `field "${field}" is ${typeof v.value}, expected a boolean`);
+  return typeof v.value === 'boolean' ? ok(v.value) : fail('bad_type', `field "${field}" is ${typeName(v.value)}, expected a boolean`);
 }
 
 export function oneOf<T extends string>(obj: Record<string, unknown>, field: string, allowed: readonly T[]): Checked<T> {
   const v = nonEmptyString(obj, field);
   if (!v.ok) return v;
-  return (allowed as readonly string[]).includes(v.value) ? ok(v.value as T) : fail('bad_type', `field "${field}" is ${JSON.stringify(v.value.slice(0, 20))}, expected one of ${allowed.join(', ')}`);
+  return (allowed as readonly string[]).includes(v.value) ? ok(v.value as T) : fail('bad_type', `field "${field}" is ${describe(v.value, 20)}, expected one of ${allowed.join(', ')}`);
 }
 
 /** Parses a frame as JSON; a parse failure is an `invalid_json` rejection. */

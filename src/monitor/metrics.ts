@@ -121,6 +121,8 @@ function pipelineMetrics(registry: Registry, src: MetricsSources): void {
     ['pipeline_batch_latency_max_seconds', 'Batch write latency max', (s) => s.batchLatencyMsMax / 1000],
     ['pipeline_last_write_ok_timestamp_seconds', 'Unix time of the last successful write (0: none yet)', (s) => (s.lastWriteOkAt === null ? null : s.lastWriteOkAt / 1000)],
     ['pipeline_backpressure', '1 while producers are asked to pause', (s) => (s.backpressure ? 1 : 0)],
+    ['pipeline_ticks_in_memory', 'Ticks held only in memory (buffer, batch in flight, waiting for the journal)', (s) => s.ticksInMemory],
+    ['pipeline_ticks_awaiting_journal', 'Ticks waiting for the spill journal (held in memory while it is unwritable)', (s) => s.ticksAwaitingJournal],
   ];
   for (const [name, help, read] of gauges) {
     gauge(registry, name, help, [], (g) => {

@@ -37,6 +37,7 @@ export interface ConnectionStats {
 type PipelineCounts = Pick<
   PipelineSnapshot,
   'ticksReceived' | 'ticksStored' | 'ticksDuplicate' | 'ticksRejected' | 'bufferDepth' | 'bufferMax' | 'journalBytes' | 'journalTicks' | 'writeErrors' | 'backpressure'
+  | 'ticksInMemory' | 'ticksAwaitingJournal'
 >;
 
 export interface PipelineStats extends PipelineCounts {
@@ -172,6 +173,8 @@ export class StatsTracker {
       writeErrors: p.writeErrors,
       lastWriteOkAt: p.lastWriteOkAt === null ? null : new Date(p.lastWriteOkAt).toISOString(),
       backpressure: p.backpressure,
+      ticksInMemory: p.ticksInMemory,
+      ticksAwaitingJournal: p.ticksAwaitingJournal,
     };
   }
 }

@@ -68,7 +68,7 @@ export function binanceStreamName(symbol: string, type = 'trade'): string {
   return `${symbol.toLowerCase()}@${type}`;
 }
 
-function tradeEvent(t: SimTrade, micro: boolean): string {
+export function tradeEvent(t: SimTrade, micro: boolean): string {
   const time = micro ? t.time * 1000 : t.time;
   return `{"e":"trade","E":${time},"s":"${t.symbol}","t":${t.tradeId},"p":"${t.price}","q":"${t.qty}","T":${time},"m":${t.side === 'sell'},"M":true}`;
 }
@@ -109,6 +109,11 @@ export class BinanceSession extends SimSession {
 
   get streams(): readonly string[] {
     return this.#streams;
+  }
+
+  /** `/stream` (events wrapped as `{stream,data}`) rather than `/ws`. */
+  get combined(): boolean {
+    return this.#combined;
   }
 
   symbols(): string[] {

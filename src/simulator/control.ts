@@ -3,6 +3,8 @@
  * running simulator:
  *   POST /__sim/fault       {exchange, kind, count?}
  *   POST /__sim/rest-fault  {exchange, kind, count?, retryAfterSeconds?}
+ *   POST /__sim/raw         {exchange, frames: string[], binary?}   send these frames as they are to every open socket
+ *   POST /__sim/hostile     {exchange, kind, count?}   a hostile frame class (hostile.ts) to every open socket
  *   POST /__sim/rate        {tradesPerSecond}
  *   POST /__sim/pause, /__sim/resume, /__sim/step {n?}
  *   GET  /__sim/status      stats, live sockets, subscriptions, tape ranges
@@ -11,6 +13,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readJsonBody, sendJson, uintParam } from './http-util.ts';
 import { isFaultKind, isRestFaultKind } from './faults.ts';
+import { isHostileKind } from './hostile.ts';
+import type { HostileKind } from './hostile.ts';
 import { SIM_EXCHANGES } from './types.ts';
 import type { FaultKind, RestFaultKind, SimExchange, SimStats, SimTrade, TapeRange } from './types.ts';
 
@@ -20,6 +24,8 @@ const MAX_TAPE_PAGE = 100_000;
 export interface ControlTarget {
   inject(exchange: SimExchange, kind: FaultKind, opts?: { count?: number }): void;
   injectRest(exchange: SimExchange, kind: RestFaultKind, opts?: { count?: number; retryAfterSeconds?: number }): void;
+  sendRaw(exchange: SimExchange, frames: ReadonlyArray<string | Buffer>): number;
+  injectHostile(exchange: SimExchange, kind: HostileKind, count?: number): { sockets: number; frames: number[]; newTrades: SimTrade[] };
   setRate(tradesPerSecond: number): void;
   pause(): void;
   resume(): void;
@@ -68,6 +74,16 @@ export async function handleControl(target: ControlTarget, req: IncomingMessage,
         const retryAfterSeconds = optionalPositiveInt(body, 'retryAfterSeconds');
         target.injectRest(exchangeOf(body.exchange), body.kind, { ...(count !== undefined ? { count } : {}), ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}) });
         break;
+      }
+      case '/__sim/raw': {
+        if (!Array.isArray(body.frames) || !body.frames.every((f) => typeof f === 'string')) throw new ControlError('frames: expected an array of strings');
+        const frames = body.binary === true ? body.frames.map((f: string) => Buffer.from(f, 'utf8')) : (body.frames as string[]);
+        return sendJson(res, 200, { ok: true, sockets: target.sendRaw(exchangeOf(body.exchange), frames) });
+      }
+      case '/__sim/hostile': {
+        if (!isHostileKind(body.kind)) throw new ControlError(`kind: unknown hostile kind ${JSON.stringify(body.kind)}`);
+        const sent = target.injectHostile(exchangeOf(body.exchange), body.kind, optionalPositiveInt(body, 'count') ?? 1);
+        return sendJson(res, 200, { ok: true, ...sent });
       }
       case '/__sim/rate':
         if (typeof body.tradesPerSecond !== 'number') throw new ControlError('tradesPerSecond: expected a number');

@@ -2,6 +2,8 @@
 export { ExchangeSimulator } from './simulator.ts';
 export { FAULT_KINDS, REST_FAULT_KINDS, faultApplies } from './faults.ts';
 export { SIM_EXCHANGES } from './types.ts';
+export { DEEP_NESTING_LEVELS, HOSTILE_KINDS, UNSUBSCRIBED_SYMBOLS } from './hostile.ts';
+export type { HostileKind } from './hostile.ts';
 export type {
   FaultKind,
   FaultSchedule,

@@ -33,7 +33,7 @@ export function okxRoute(rawUrl: string): RouteResult<OkxUrlKind> {
   return { ok: false, status: 404, body: 'Not Found' };
 }
 
-function tradesAllPush(t: SimTrade): string {
+export function tradesAllPush(t: SimTrade): string {
   return `{"arg":{"channel":"trades-all","instId":"${t.symbol}"},"data":[{"instId":"${t.symbol}","tradeId":"${t.tradeId}","px":"${t.price}","sz":"${t.qty}","side":"${t.side}","source":"0","ts":"${t.time}"}]}`;
 }
 

@@ -12,11 +12,14 @@ import { handleControl } from './control.ts';
 import type { ControlTarget } from './control.ts';
 import { FaultQueue, faultApplies, isFaultKind, isHandshakeFault, isRestFaultKind } from './faults.ts';
 import { clientIp, sendJson } from './http-util.ts';
+import { hostileFrames, isHostileKind } from './hostile.ts';
+import type { HostileKind } from './hostile.ts';
 import { KeyedWindows } from './limits.ts';
 import { OkxRest } from './okx-rest.ts';
 import { OkxSession, okxRoute } from './okx-ws.ts';
 import type { OkxUrlKind } from './okx-ws.ts';
 import { resolveOptions } from './options.ts';
+import { mulberry32 } from './prng.ts';
 import type { ResolvedOptions } from './options.ts';
 import { SimServer } from './server.ts';
 import type { UpgradeDecision } from './server.ts';
@@ -49,6 +52,9 @@ export class ExchangeSimulator implements ControlTarget {
   #scheduler: NodeJS.Timeout | null = null;
   #scheduleIndex = 0;
   #stopped: Promise<void> | null = null;
+  /** Per `exchange:symbol`, how many `backwardsId` trades were sent (each id below the tape's first). */
+  readonly #backwards = new Map<string, number>();
+  readonly #hostileRandom = mulberry32(0x5eed);
 
   /** Starts both servers (ports 0 = ephemeral) and the trade emitter. */
   static async start(opts: SimulatorOptions = {}): Promise<ExchangeSimulator> {
@@ -109,6 +115,55 @@ export class ExchangeSimulator implements ControlTarget {
     let hit = 0;
     for (const session of [...server.sessions]) if (this.#applySocketFault(session, kind, count)) hit += 1;
     this.#log.info({ exchange, kind, sockets: hit }, 'simulator: fault injected');
+  }
+
+  /** Sends raw frames (Buffers as binary) to every open socket of `exchange`; returns how many sockets got them. */
+  sendRaw(exchange: SimExchange, frames: ReadonlyArray<string | Buffer>): number {
+    this.#checkExchange(exchange);
+    let sockets = 0;
+    for (const session of [...this.#server(exchange).sessions]) {
+      if (!session.isOpen) continue;
+      for (const f of frames) session.send(f, Buffer.isBuffer(f));
+      sockets += 1;
+    }
+    this.#countFault(`${exchange}:raw`);
+    return sockets;
+  }
+
+  /**
+   * Sends `count` frames of one hostile class (hostile.ts) to every open socket of `exchange`. Returns the sockets
+   * hit, the frames sent to each, and the trades sent that are new (`backwardsId`), which the collector should store.
+   */
+  injectHostile(exchange: SimExchange, kind: HostileKind, count = 1): { sockets: number; frames: number[]; newTrades: SimTrade[] } {
+    this.#checkExchange(exchange);
+    if (!isHostileKind(kind)) throw new RangeError(`unknown hostile kind ${String(kind)}`);
+    if (!Number.isSafeInteger(count) || count < 1) throw new RangeError(`count must be a positive integer, got ${count}`);
+    const out = { sockets: 0, frames: [] as number[], newTrades: [] as SimTrade[] };
+    for (const session of [...this.#server(exchange).sessions]) {
+      const symbol = session.symbols()[0];
+      if (!session.isOpen || symbol === undefined) continue;
+      const tape = this.#tapes[exchange].get(symbol);
+      const key = `${exchange}:${symbol}`;
+      const batch = hostileFrames(kind, {
+        exchange,
+        combined: session instanceof BinanceSession && session.combined,
+        symbol,
+        trade: (id) => tape?.get(id),
+        range: tape?.range(),
+        nextBackwardsId: () => {
+          const n = (this.#backwards.get(key) ?? 0) + 1;
+          this.#backwards.set(key, n);
+          return Math.max(1, this.#opts.firstTradeId - n);
+        },
+        random: this.#hostileRandom,
+      }, count);
+      for (const f of batch.frames) session.send(f);
+      out.sockets += 1;
+      out.frames.push(batch.frames.length);
+      out.newTrades.push(...batch.newTrades);
+    }
+    this.#countFault(`${exchange}:hostile:${kind}`);
+    return out;
   }
 
   /** The next `count` REST requests of `exchange` fail with HTTP 500 or 429 (+ Retry-After). */

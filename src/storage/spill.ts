@@ -4,11 +4,18 @@
  * Layout: `spillDir/segment-<12-digit seq>.ndjson`, one JSON tick per line. Appends go to the newest (active)
  * segment, each append is one write + fsync. Replay reads the oldest segment in order, and the segment file is
  * removed only after all its ticks are stored; a crash in between replays it again (inserts are idempotent).
- * A torn last line (crash mid-append) is skipped with a warning.
+ *
+ * A write may take only part of the data without an error (a nearly full filesystem: 65,536 of 102,400 bytes on a
+ * 64 KiB tmpfs). An append therefore loops until every byte is written, and counts as done only once all of them are
+ * written and synced; otherwise it fails, the partial bytes are truncated away, and the caller keeps the ticks.
+ * Each segment records its committed length: a torn tail beyond it (a failed append whose truncate failed too, or a
+ * crash mid-append found at the next start) is truncated before the next append or at open, and replay never reads
+ * past it.
  */
 import { createReadStream } from 'node:fs';
-import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
-import { mkdir, open, readdir, rm, stat } from 'node:fs/promises';
+import { closeSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
+import { mkdir, open, readdir, rm, truncate } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Logger } from '../logger.ts';
@@ -22,6 +29,7 @@ const SEGMENT_MAX_BYTES = 64 * 1024 * 1024;
 export interface Segment {
   readonly seq: number;
   readonly path: string;
+  /** Committed length: every byte up to here is complete lines, written and synced. The file may be longer (torn). */
   bytes: number;
   ticks: number;
   /** Smallest writer sequence number appended in this run; 0 for segments left by an earlier run. */
@@ -41,13 +49,57 @@ function serialize(ticks: readonly Tick[]): Buffer {
   return Buffer.from(text, 'utf8');
 }
 
-async function countLines(path: string): Promise<number> {
-  let n = 0;
+/** Complete lines of a segment file and where the last one ends; bytes after it are a torn tail. */
+async function scanSegment(path: string): Promise<{ lines: number; committed: number; size: number }> {
+  let lines = 0;
+  let committed = 0;
+  let size = 0;
   const stream = createReadStream(path);
   for await (const chunk of stream as AsyncIterable<Buffer>) {
-    for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) n++;
+    for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) {
+      lines++;
+      committed = size + i + 1;
+    }
+    size += chunk.length;
   }
-  return n;
+  return { lines, committed, size };
+}
+
+/** Writes all of `data` at the end of the file: a short write continues where it stopped, no progress is an error. */
+async function writeFully(handle: FileHandle, data: Buffer): Promise<void> {
+  let done = 0;
+  try {
+    while (done < data.length) {
+      const { bytesWritten } = await handle.write(data, done, data.length - done);
+      if (bytesWritten <= 0) throw new Error('short write with no progress');
+      done += bytesWritten;
+    }
+  } catch (err) {
+    throw partialWrite(err, done, data.length);
+  }
+}
+
+function writeFullySync(fd: number, data: Buffer): void {
+  let done = 0;
+  try {
+    while (done < data.length) {
+      const n = writeSync(fd, data, done, data.length - done);
+      if (n <= 0) throw new Error('short write with no progress');
+      done += n;
+    }
+  } catch (err) {
+    throw partialWrite(err, done, data.length);
+  }
+}
+
+/** The write error, saying how far the append got ("ENOSPC: no space left on device (after 65536 of 102400 bytes)"). */
+function partialWrite(err: unknown, done: number, total: number): Error {
+  const e = err as Error & { code?: string };
+  return Object.assign(new Error(`${e.message} (after ${done} of ${total} bytes)`, { cause: err }), e.code ? { code: e.code } : {});
+}
+
+function appendError(seg: Segment, err: unknown): SpillError {
+  return new SpillError(`cannot append to spill journal ${seg.path}: ${(err as Error).message}`, { cause: err });
 }
 
 export class Journal {
@@ -70,12 +122,17 @@ export class Journal {
       for (const name of names) {
         const seq = Number(SEGMENT_RE.exec(name)![1]);
         const path = join(dir, name);
-        const bytes = (await stat(path)).size;
-        if (bytes === 0) {
+        const { lines, committed, size } = await scanSegment(path);
+        if (committed < size) {
+          logger.warn({ segment: path, tornBytes: size - committed, ticks: lines }, 'spill journal segment ends in a torn line (a crash mid-append); truncating it');
+          // If this fails the segment still records `committed`: replay never reads the torn bytes, appends truncate.
+          await truncate(path, committed).catch((err: unknown) => logger.error({ err, segment: path }, 'cannot truncate the torn tail'));
+        }
+        if (committed === 0) {
           await rm(path, { force: true });
           continue;
         }
-        journal.#segments.push({ seq, path, bytes, ticks: await countLines(path), minSeq: 0, sealed: true, busy: false });
+        journal.#segments.push({ seq, path, bytes: committed, ticks: lines, minSeq: 0, sealed: true, busy: false });
         journal.#nextSeq = Math.max(journal.#nextSeq, seq + 1);
       }
     } catch (err) {
@@ -107,7 +164,8 @@ export class Journal {
 
   #active(firstSeq: number): Segment {
     const last = this.#segments[this.#segments.length - 1];
-    if (last && !last.sealed && last.bytes < SEGMENT_MAX_BYTES) return last;
+    // Never share a segment with an append in progress (close()'s synchronous append may overlap an async one).
+    if (last && !last.sealed && !last.busy && last.bytes < SEGMENT_MAX_BYTES) return last;
     if (last) last.sealed = true;
     const seq = this.#nextSeq++;
     const seg: Segment = { seq, path: join(this.dir, segmentName(seq)), bytes: 0, ticks: 0, minSeq: firstSeq, sealed: false, busy: false };
@@ -121,28 +179,38 @@ export class Journal {
     seg.minSeq = Math.min(seg.minSeq, firstSeq);
   }
 
-  #dropIfEmpty(seg: Segment): void {
-    if (seg.bytes === 0) {
-      const i = this.#segments.indexOf(seg);
-      if (i >= 0) this.#segments.splice(i, 1);
-    }
+  #forget(seg: Segment): void {
+    const i = this.#segments.indexOf(seg);
+    if (i >= 0) this.#segments.splice(i, 1);
   }
 
-  /** Appends and fsyncs. `firstSeq` is the smallest writer sequence number among `ticks`. Throws SpillError. */
+  /** A segment whose first append failed holds nothing: drop it and its file (which may hold a torn line). */
+  async #dropIfEmpty(seg: Segment): Promise<void> {
+    if (seg.bytes !== 0) return;
+    this.#forget(seg);
+    await rm(seg.path, { force: true }).catch(() => undefined);
+  }
+
+  /**
+   * Appends and fsyncs; done only when every byte is written and synced. `firstSeq` is the smallest writer sequence
+   * number among `ticks`. Throws SpillError, after truncating whatever part of the data reached the file.
+   */
   async append(ticks: readonly Tick[], firstSeq: number): Promise<void> {
     if (ticks.length === 0) return;
     const data = serialize(ticks);
     const seg = this.#active(firstSeq);
-    let handle;
+    let handle: FileHandle | undefined;
     seg.busy = true;
     try {
       await mkdir(this.dir, { recursive: true });
       handle = await open(seg.path, 'a');
-      await handle.write(data);
+      if ((await handle.stat()).size > seg.bytes) await handle.truncate(seg.bytes);
+      await writeFully(handle, data);
       await handle.sync();
     } catch (err) {
-      this.#dropIfEmpty(seg);
-      throw new SpillError(`cannot append to spill journal ${seg.path}: ${(err as Error).message}`, { cause: err });
+      if (handle) await handle.truncate(seg.bytes).catch(() => undefined);
+      await this.#dropIfEmpty(seg);
+      throw appendError(seg, err);
     } finally {
       await handle?.close().catch(() => undefined);
       seg.busy = false;
@@ -150,19 +218,31 @@ export class Journal {
     this.#committed(seg, data.length, ticks.length, firstSeq);
   }
 
-  /** Synchronous append for the last moments of close(). Throws SpillError. */
+  /** Synchronous append for the last moments of close(), with the same guarantees. Throws SpillError. */
   appendSync(ticks: readonly Tick[], firstSeq: number): void {
     if (ticks.length === 0) return;
     const data = serialize(ticks);
     const seg = this.#active(firstSeq);
     let fd: number | undefined;
     try {
+      mkdirSync(this.dir, { recursive: true });
       fd = openSync(seg.path, 'a');
-      writeSync(fd, data);
+      if (fstatSync(fd).size > seg.bytes) ftruncateSync(fd, seg.bytes);
+      writeFullySync(fd, data);
       fsyncSync(fd);
     } catch (err) {
-      this.#dropIfEmpty(seg);
-      throw new SpillError(`cannot append to spill journal ${seg.path}: ${(err as Error).message}`, { cause: err });
+      if (fd !== undefined) {
+        try {
+          ftruncateSync(fd, seg.bytes);
+        } catch {
+          // The committed length still bounds replay and the next append.
+        }
+      }
+      if (seg.bytes === 0) {
+        this.#forget(seg);
+        rmSync(seg.path, { force: true });
+      }
+      throw appendError(seg, err);
     } finally {
       if (fd !== undefined) closeSync(fd);
     }
@@ -177,9 +257,10 @@ export class Journal {
     return seg.busy ? undefined : seg;
   }
 
-  /** Reads a segment in order, `chunkRows` ticks at a time. */
+  /** Reads a segment's committed bytes in order, `chunkRows` ticks at a time; a torn tail is never read. */
   async *read(seg: Segment, chunkRows: number): AsyncGenerator<Tick[]> {
-    const stream = createReadStream(seg.path, { encoding: 'utf8' });
+    if (seg.bytes === 0) return;
+    const stream = createReadStream(seg.path, { encoding: 'utf8', start: 0, end: seg.bytes - 1 });
     const lines = createInterface({ input: stream, crlfDelay: Infinity });
     let chunk: Tick[] = [];
     let lineNo = 0;
@@ -190,7 +271,7 @@ export class Journal {
         try {
           chunk.push(JSON.parse(line) as Tick);
         } catch {
-          this.#log.warn({ segment: seg.path, line: lineNo }, 'skipping unparseable spill journal line (torn write)');
+          this.#log.warn({ segment: seg.path, line: lineNo }, 'skipping unparseable spill journal line');
           continue;
         }
         if (chunk.length >= chunkRows) {
@@ -208,7 +289,6 @@ export class Journal {
   /** Removes a fully replayed segment. */
   async remove(seg: Segment): Promise<void> {
     await rm(seg.path, { force: true });
-    const i = this.#segments.indexOf(seg);
-    if (i >= 0) this.#segments.splice(i, 1);
+    this.#forget(seg);
   }
 }

@@ -66,6 +66,8 @@ const SPILL_RETRY_MIN_MS = 200;
 const DOWN_AFTER_FAILURES = 3;
 const DOWN_AFTER_MS = 1_000;
 const SPILL_RETRY_MAX_MS = 5_000;
+/** While the journal stays unwritable, say again this often how many ticks are held in memory. */
+const SPILL_FAIL_LOG_EVERY_MS = 10_000;
 
 const INSERT_SQL = (cols: readonly string[]) => sql`
   insert into ticks (exchange, symbol, trade_id, price, qty, side, trade_time, received_at, source)
@@ -145,6 +147,7 @@ export class TickWriter implements TickSink {
   #spillTimer: NodeJS.Timeout | undefined;
   #spillRunning = false;
   #spillDelayMs = SPILL_RETRY_MIN_MS;
+  #spillFailLoggedAt = 0;
   #replay: { seg: Segment; it: AsyncGenerator<Tick[]> } | undefined;
   #loop: Promise<void>;
   #closing = false;
@@ -228,6 +231,25 @@ export class TickWriter implements TickSink {
       lastWriteOkAt: this.#lastWriteOkAt,
       writeErrors: this.#writeErrors,
       backpressure: this.#backpressure,
+      ...this.#held(),
+    };
+  }
+
+  /** Ticks only in memory (not yet in the journal or the table), and of those the ones waiting for the journal. */
+  #held(): { ticksInMemory: number; ticksAwaitingJournal: number } {
+    const awaiting = this.#overflow.length + this.#spilling.length;
+    const inflight = this.#inflightJournaled ? 0 : this.#inflight.length;
+    return { ticksInMemory: this.#buffer.length + inflight + awaiting, ticksAwaitingJournal: awaiting };
+  }
+
+  /** Where the ticks are, for the log lines about the journal: how many are held in memory, and what is on disk. */
+  #whereTicksAre(): Record<string, unknown> {
+    const { ticksInMemory, ticksAwaitingJournal } = this.#held();
+    return {
+      heldInMemory: ticksInMemory,
+      awaitingJournal: ticksAwaitingJournal,
+      buffered: this.#buffer.length,
+      journal: { dir: this.#journal.dir, ticks: this.#journal.ticks, bytes: this.#journal.bytes },
     };
   }
 
@@ -269,7 +291,7 @@ export class TickWriter implements TickSink {
         this.#journal.appendSync(left.map((e) => e.t), minSeq(left));
         this.#log.warn({ ticks: left.length, dir: this.#journal.dir }, 'database not reachable before the close deadline; ticks journaled for the next run');
       } catch (err) {
-        this.#log.fatal({ err, ticks: left.length }, 'cannot journal ticks at shutdown: they are lost');
+        this.#log.fatal({ err, ticks: left.length, dir: this.#journal.dir }, `cannot journal ${left.length} ticks at shutdown: they are lost`);
       }
     }
     for (const w of this.#flushWaiters.splice(0)) w.resolve();
@@ -497,9 +519,13 @@ export class TickWriter implements TickSink {
         } catch (err) {
           this.#overflow.unshiftAll(this.#spilling);
           this.#spilling = [];
-          if (!this.#spillFailing) {
-            this.#log.error({ err: err instanceof SpillError ? { message: err.message, code: err.code } : err, dir: this.#journal.dir },
-              'SPILL JOURNAL UNWRITABLE: ticks are held in memory and producers are asked to pause (backpressure)');
+          const now = Date.now();
+          if (!this.#spillFailing || now - this.#spillFailLoggedAt >= SPILL_FAIL_LOG_EVERY_MS) {
+            this.#spillFailLoggedAt = now;
+            this.#log.error({ err: err instanceof SpillError ? { message: err.message, code: err.code } : err, ...this.#whereTicksAre() },
+              this.#spillFailing
+                ? 'spill journal still unwritable: ticks held in memory under backpressure'
+                : 'SPILL JOURNAL UNWRITABLE: ticks are held in memory and producers are asked to pause (backpressure)');
           }
           this.#spillFailing = true;
           this.#setBackpressure(true, 'spill journal unwritable');
@@ -507,7 +533,7 @@ export class TickWriter implements TickSink {
           return;
         }
         this.#spilling = [];
-        if (this.#spillFailing) this.#log.info({ dir: this.#journal.dir }, 'spill journal writable again');
+        if (this.#spillFailing) this.#log.info(this.#whereTicksAre(), 'spill journal writable again');
         this.#spillFailing = false;
         this.#spillDelayMs = SPILL_RETRY_MIN_MS;
         this.#afterOverflowShrunk();
@@ -530,7 +556,7 @@ export class TickWriter implements TickSink {
   #setBackpressure(on: boolean, why: string): void {
     if (on === this.#backpressure) return;
     this.#backpressure = on;
-    if (on) this.#log.error({ why, held: this.#overflow.length }, 'backpressure ON: producers should pause');
+    if (on) this.#log.error({ why, ...this.#whereTicksAre() }, 'backpressure ON: producers should pause');
     else {
       this.#log.info({ why }, 'backpressure OFF');
       for (const l of [...this.#drainListeners]) {

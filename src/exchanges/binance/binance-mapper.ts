@@ -1,8 +1,8 @@
 /** Pure mapping from Binance stream frames to Ticks and frame classes. No I/O, no clock of its own. */
-import type { FrameResult } from '../../connection/feed.ts';
-import type { TickSource } from '../../tick.ts';
-import { boolean, isRecord, nonEmptyString, parseJson, positiveDecimal, safeInteger } from '../validate.ts';
-import type { TradeMapping } from '../validate.ts';
+import type { FrameResult, Rejection } from '../../connection/feed.ts';
+import type { Tick, TickSource } from '../../tick.ts';
+import { boolean, describe, isRecord, nonEmptyString, parseJson, positiveDecimal, preview, safeInteger, typeName } from '../validate.ts';
+import type { PageMapping, TradeMapping } from '../validate.ts';
 
 /** Where one trade shape keeps each field: the stream event (`t`, `p`...) and REST (`id`, `price`...) differ only here. */
 interface TradeFields {
@@ -60,6 +60,8 @@ export function classifyBinanceFrame(text: string, receivedAt: number): FrameRes
   if ('id' in msg && ('result' in msg || 'error' in msg)) return classifyControlResponse(msg);
   const event = 'stream' in msg && 'data' in msg ? msg.data : msg;
   if (!isRecord(event)) return { kind: 'rejected', reject: 'bad_type', detail: 'combined "data" is not an object' };
+  if (event.e === undefined || event.e === null) return { kind: 'rejected', reject: 'missing_field', detail: 'missing field "e" (event type)' };
+  if (typeof event.e !== 'string') return { kind: 'rejected', reject: 'bad_type', detail: `field "e" (event type) is ${typeName(event.e)}, expected a string` };
   switch (event.e) {
     case 'trade': {
       const mapped = mapBinanceTrade(event, receivedAt);
@@ -68,17 +70,15 @@ export function classifyBinanceFrame(text: string, receivedAt: number): FrameRes
         : { kind: 'rejected', reject: mapped.rejection.kind, detail: mapped.rejection.detail };
     }
     case 'serverShutdown':
-      return { kind: 'notice', detail: `serverShutdown at ${String(event.E)}` };
-    case undefined:
-      return { kind: 'rejected', reject: 'missing_field', detail: 'missing field "e" (event type)' };
+      return { kind: 'notice', detail: `serverShutdown at ${describe(event.E)}` };
     default:
-      return { kind: 'rejected', reject: 'unknown_event', detail: `unknown event type ${JSON.stringify(String(event.e).slice(0, 40))}` };
+      return { kind: 'rejected', reject: 'unknown_event', detail: `unknown event type ${describe(event.e)}` };
   }
 }
 
 function classifyControlResponse(msg: Record<string, unknown>): FrameResult {
   if (isRecord(msg.error)) {
-    return { kind: 'rejected', reject: 'exchange_error', detail: `control request ${String(msg.id)} failed: ${String(msg.error.code)} ${String(msg.error.msg)}` };
+    return { kind: 'rejected', reject: 'exchange_error', detail: `control request ${describe(msg.id)} failed: ${describe(msg.error.code)} ${describe(msg.error.msg, 200)}` };
   }
   return { kind: 'ack' };
 }
@@ -87,4 +87,17 @@ function classifyControlResponse(msg: Record<string, unknown>): FrameResult {
 export function mapBinanceRestTrade(raw: unknown, symbol: string, receivedAt: number): TradeMapping {
   if (!isRecord(raw)) return { ok: false, rejection: { kind: 'bad_type', detail: 'REST trade is not an object' } };
   return mapTrade(raw, REST_FIELDS, symbol, receivedAt, 'backfill');
+}
+
+/** Maps one `historicalTrades` / `trades` answer for `symbol`: an array of trades, or an error body. */
+export function mapBinanceRestPage(body: unknown, symbol: string, receivedAt: number): PageMapping {
+  if (!Array.isArray(body)) return { ok: false, detail: `historicalTrades answered ${preview(body)}` };
+  const ticks: Tick[] = [];
+  const rejects: Rejection[] = [];
+  for (const raw of body) {
+    const mapped = mapBinanceRestTrade(raw, symbol, receivedAt);
+    if (mapped.ok) ticks.push(mapped.tick);
+    else rejects.push(mapped.rejection);
+  }
+  return { ok: true, ticks, rejects };
 }

@@ -1,14 +1,17 @@
 /** Pure mapping from OKX `trades-all` frames to Ticks and frame classes. No I/O, no clock of its own. */
 import type { FrameResult, Rejection } from '../../connection/feed.ts';
 import type { Tick } from '../../tick.ts';
-import { isRecord, nonEmptyString, oneOf, parseJson, positiveDecimal, safeInteger } from '../validate.ts';
-import type { TradeMapping } from '../validate.ts';
+import { describe, isRecord, nonEmptyString, oneOf, parseJson, positiveDecimal, preview, safeInteger, typeName } from '../validate.ts';
+import type { PageMapping, TradeMapping } from '../validate.ts';
 
 export const OKX_TRADES_CHANNEL = 'trades-all';
 /** WS error codes meaning "this instrument/channel does not exist here" (protocols.md §B2). */
 const UNKNOWN_INSTRUMENT_CODES = new Set(['60018', '64001', '64002']);
 const SERVICE_UPGRADE_NOTICE = '64008';
 const IGNORED_EVENTS = new Set(['unsubscribe', 'channel-conn-count', 'channel-conn-count-error']);
+/** Longest `code` / `msg` echoed into a detail: the rest of a frame is in the rejection log's truncated sample. */
+const MAX_CODE_CHARS = 20;
+const MAX_MSG_CHARS = 200;
 
 export function mapOkxTrade(raw: Record<string, unknown>, receivedAt: number): TradeMapping {
   const symbol = nonEmptyString(raw, 'instId');
@@ -51,8 +54,11 @@ export function classifyOkxFrame(text: string, receivedAt: number): FrameResult 
 }
 
 function classifyEvent(msg: Record<string, unknown>): FrameResult {
-  const code = typeof msg.code === 'string' ? msg.code : String(msg.code ?? '');
-  const text = typeof msg.msg === 'string' ? msg.msg : '';
+  if (msg.code !== undefined && msg.code !== null && typeof msg.code !== 'string' && typeof msg.code !== 'number') {
+    return { kind: 'rejected', reject: 'bad_type', detail: `field "code" is ${typeName(msg.code)}, expected a string` };
+  }
+  const code = msg.code === undefined || msg.code === null ? '' : String(msg.code).slice(0, MAX_CODE_CHARS);
+  const text = typeof msg.msg === 'string' ? msg.msg.slice(0, MAX_MSG_CHARS) : '';
   switch (msg.event) {
     case 'subscribe':
       return { kind: 'ack' };
@@ -63,11 +69,11 @@ function classifyEvent(msg: Record<string, unknown>): FrameResult {
     case 'error': {
       const symbol = refusedInstrument(msg, text);
       if (UNKNOWN_INSTRUMENT_CODES.has(code) && symbol) return { kind: 'symbol_refused', symbol, detail: `OKX error ${code}: ${text}` };
-      return { kind: 'rejected', reject: 'exchange_error', detail: `OKX error ${code}: ${text.slice(0, 200)}` };
+      return { kind: 'rejected', reject: 'exchange_error', detail: `OKX error ${code}: ${text}` };
     }
     default:
       if (IGNORED_EVENTS.has(String(msg.event))) return { kind: 'ignore' };
-      return { kind: 'rejected', reject: 'unknown_event', detail: `unknown event ${JSON.stringify(String(msg.event).slice(0, 40))}` };
+      return { kind: 'rejected', reject: 'unknown_event', detail: `unknown event ${describe(msg.event)}` };
   }
 }
 
@@ -80,7 +86,7 @@ function refusedInstrument(msg: Record<string, unknown>, text: string): string |
 function classifyPush(msg: Record<string, unknown>, receivedAt: number): FrameResult {
   if (!isRecord(msg.arg)) return { kind: 'rejected', reject: 'missing_field', detail: 'push without "arg"' };
   if (msg.arg.channel !== OKX_TRADES_CHANNEL) {
-    return { kind: 'rejected', reject: 'unknown_event', detail: `push on unexpected channel ${JSON.stringify(String(msg.arg.channel).slice(0, 40))}` };
+    return { kind: 'rejected', reject: 'unknown_event', detail: `push on unexpected channel ${describe(msg.arg.channel)}` };
   }
   if (!Array.isArray(msg.data)) return { kind: 'rejected', reject: msg.data === undefined ? 'missing_field' : 'bad_type', detail: 'push "data" is not an array' };
   const ticks: Tick[] = [];
@@ -96,4 +102,23 @@ function classifyPush(msg: Record<string, unknown>, receivedAt: number): FrameRe
   }
   if (ticks.length === 0 && rejects.length > 0) return { kind: 'rejected', reject: rejects[0]!.kind, detail: rejects[0]!.detail };
   return rejects.length > 0 ? { kind: 'ticks', ticks, rejects } : { kind: 'ticks', ticks };
+}
+
+/**
+ * Maps one `history-trades` answer for `instId` (`{code:"0",msg:"",data:[...]}`). A trade of another instrument is
+ * refused as `unexpected_symbol`: only what was asked for is accepted.
+ */
+export function mapOkxRestPage(body: unknown, instId: string, receivedAt: number): PageMapping {
+  if (!isRecord(body) || body.code !== '0' || !Array.isArray(body.data)) {
+    return { ok: false, detail: `history-trades answered code ${isRecord(body) ? describe(body.code) : '?'}: ${preview(body)}` };
+  }
+  const ticks: Tick[] = [];
+  const rejects: Rejection[] = [];
+  for (const raw of body.data) {
+    const mapped: TradeMapping = isRecord(raw) ? mapOkxTrade(raw, receivedAt) : { ok: false, rejection: { kind: 'bad_type', detail: 'REST trade is not an object' } };
+    if (!mapped.ok) rejects.push(mapped.rejection);
+    else if (mapped.tick.symbol !== instId) rejects.push({ kind: 'unexpected_symbol', detail: `REST trade for ${describe(mapped.tick.symbol)} in an answer for ${instId}` });
+    else ticks.push({ ...mapped.tick, source: 'backfill' });
+  }
+  return { ok: true, ticks, rejects };
 }
