@@ -27,12 +27,15 @@ export interface SimServerOptions<R> {
   readonly logger: Logger;
   /** Handshake rate limit and path check, in that order; a refusal is answered with its HTTP status. */
   decide(req: IncomingMessage): UpgradeDecision<R>;
-  createSession(ws: WebSocket, socket: Duplex, req: IncomingMessage, route: R): SimSession;
+  /** `faults.partialSubscriptions`: the upgrade carried that handshake fault. */
+  createSession(ws: WebSocket, socket: Duplex, req: IncomingMessage, route: R, faults: { partialSubscriptions?: boolean }): SimSession;
   onRequest(req: IncomingMessage, res: ServerResponse): void;
   countFault(key: string): void;
+  /** Answer WebSocket ping frames (Binance does; OKX answers only its text `ping`). */
+  readonly autoPong: boolean;
 }
 
-const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 404: 'Not Found', 429: 'Too Many Requests', 503: 'Service Unavailable' };
+const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 404: 'Not Found', 414: 'URI Too Long', 429: 'Too Many Requests', 503: 'Service Unavailable' };
 
 export class SimServer<R> {
   readonly handshakeFaults = new FaultQueue<HandshakeFault, { retryAfterSeconds: number }>();
@@ -40,7 +43,7 @@ export class SimServer<R> {
   handshakes = 0;
   readonly #opts: SimServerOptions<R>;
   readonly #http: Server;
-  readonly #wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, clientTracking: false, maxPayload: MAX_INBOUND_PAYLOAD });
+  readonly #wss: WebSocketServer;
   /** Every TCP socket of this port. */
   readonly #sockets = new Set<Socket | Duplex>();
   /** Sockets that asked for an upgrade and are not closed yet (stalled, refused, live, black-holed). */
@@ -49,6 +52,7 @@ export class SimServer<R> {
 
   constructor(opts: SimServerOptions<R>) {
     this.#opts = opts;
+    this.#wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, clientTracking: false, maxPayload: MAX_INBOUND_PAYLOAD, autoPong: opts.autoPong });
     this.#http = createServer((req, res) => {
       res.on('error', () => {});
       opts.onRequest(req, res);
@@ -109,7 +113,8 @@ export class SimServer<R> {
       return;
     }
     const fault = this.handshakeFaults.take();
-    if (fault) {
+    const partialSubscriptions = fault?.kind === 'partialSubscriptions';
+    if (fault && !partialSubscriptions) {
       this.#opts.countFault(`${this.#opts.exchange}:${fault.kind}`);
       this.#opts.logger.info({ exchange: this.#opts.exchange, fault: fault.kind, url: req.url }, 'simulator: upgrade fault');
       if (fault.kind === 'stallHandshake') this.#stall(socket);
@@ -124,7 +129,7 @@ export class SimServer<R> {
     }
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
       this.handshakes += 1;
-      const session = this.#opts.createSession(ws, socket, req, decision.route);
+      const session = this.#opts.createSession(ws, socket, req, decision.route, { partialSubscriptions });
       this.sessions.add(session);
       session.onceGone(() => this.sessions.delete(session));
       if (this.#stopping) session.destroy();
