@@ -1,6 +1,7 @@
 /** OKX `GET /api/v5/market/history-trades?instId&type=1&after&limit` (newest first, ≤100), paged backwards over a gap. */
-import { mapOkxTrade } from '../exchanges/okx/okx-mapper.ts';
+import { mapOkxTrade, okxCode, okxRateLimited } from '../exchanges/okx/okx-mapper.ts';
 import { isRecord } from '../exchanges/validate.ts';
+import { answerSample } from '../exchanges/instruments.ts';
 import type { Logger } from '../logger.ts';
 import type { Tick } from '../tick.ts';
 import type { RateBudget } from './rate-budget.ts';
@@ -12,16 +13,17 @@ const MAX_LIMIT = 100;
 /** OKX documents no Retry-After; its history window is 2 s. */
 const OKX_RATE_WINDOW_MS = 2_000;
 
+
 export function createOkxHistory(opts: { restBaseUrl: string; budget: RateBudget; logger: Logger }): RangeFiller {
   const log = opts.logger.child({ component: 'backfill', exchange: 'okx' });
 
   /** Trades with tradeId < `before` (OKX's `after` means "older than"), newest first. */
   async function page(instId: string, before: number, signal?: AbortSignal): Promise<Tick[]> {
     const url = `${opts.restBaseUrl}/api/v5/market/history-trades?instId=${encodeURIComponent(instId)}&type=1&after=${before}&limit=${MAX_LIMIT}`;
-    const body = await getJson({ url, budget: opts.budget, cost: 1, logger: log, defaultRateLimitWaitMs: OKX_RATE_WINDOW_MS, ...(signal ? { signal } : {}) });
-    if (!isRecord(body) || body.code !== '0' || !Array.isArray(body.data)) {
-      const code = isRecord(body) ? String(body.code) : '?';
-      throw new RestError('E_REST', `history-trades answered code ${code}: ${JSON.stringify(body).slice(0, 200)}`, 200, '');
+    const body = await getJson({ url, budget: opts.budget, cost: 1, logger: log, defaultRateLimitWaitMs: OKX_RATE_WINDOW_MS, rateLimitedBody: okxRateLimited, ...(signal ? { signal } : {}) });
+    if (!isRecord(body) || okxCode(body.code) !== '0' || !Array.isArray(body.data)) {
+      const code = isRecord(body) ? okxCode(body.code) || '?' : '?';
+      throw new RestError('E_REST', `history-trades answered code ${code}: ${answerSample(body)}`, 200, '');
     }
     const now = Date.now();
     const ticks: Tick[] = [];

@@ -4,6 +4,9 @@
  * as soon as the replacement is live. Reconnects close (and if need be terminate) the old socket first.
  */
 import type { ConnectionConfig } from '../config.ts';
+import { CollectorError } from '../errors.ts';
+import { judgeSymbols } from '../exchanges/instruments.ts';
+import type { SymbolVerdict } from '../exchanges/instruments.ts';
 import type { Logger } from '../logger.ts';
 import type { ConnectionSnapshot, ConnectionStateName, ReconnectReason } from '../snapshots.ts';
 import type { Tick, TickSink } from '../tick.ts';
@@ -12,6 +15,7 @@ import { ConnectionCounters } from './counters.ts';
 import type { Feed, FrameResult } from './feed.ts';
 import { Link } from './link.ts';
 import type { CloseMode, LinkEnd } from './link.ts';
+import { RateLimitedLog } from './rate-limited-log.ts';
 import { RejectLog } from './reject-log.ts';
 import { transition } from './state.ts';
 import { Timers } from './timers.ts';
@@ -25,7 +29,32 @@ export interface ConnectionOptions {
   readonly logger: Logger;
   /** Randomness for backoff jitter; injectable for tests. */
   readonly random?: () => number;
+  /**
+   * The connection cannot work as configured (the exchange refused every symbol): it has stopped itself, and the
+   * process should stop with a configuration error. Without a listener the connection just stays stopped.
+   */
+  readonly onFatal?: (err: CollectorError) => void;
 }
+
+interface Refusal {
+  retries: number;
+  detail: string;
+  /** Out of the subscription set until its retry timer fires. */
+  waiting: boolean;
+}
+
+/** Close codes of a clean, intended close: normal, going away (upgrade, restart), service restart. */
+const CLEAN_CLOSE_CODES: ReadonlySet<number> = new Set([1000, 1001, 1012]);
+/** A repeated failure cause is warned about at most this often (with the count suppressed meanwhile). */
+const FAILURE_WARN_INTERVAL_MS = 60_000;
+/** Retries of a refused symbol double up to this. */
+const REFUSED_RETRY_MAX_MS = 3_600_000;
+/** How long a refusal's confirmation against the instruments endpoint may take. */
+const INSTRUMENT_CHECK_TIMEOUT_MS = 10_000;
+/** Rounds of resubscribing what a listing lacked, per socket, before we only report it. */
+const MAX_RESUBSCRIBE_ROUNDS = 3;
+/** Transitions of a failing reconnect loop are logged at debug: the failure itself gets one (rate-limited) warn line. */
+const QUIET_STATES: ReadonlySet<ConnectionStateName> = new Set(['closing', 'backoff']);
 
 /** Peers that are known dead get no close handshake: terminate at once. */
 const TERMINATE_REASONS: ReadonlySet<ReconnectReason> = new Set(['silence', 'heartbeat', 'handshake_timeout', 'error', 'refused']);
@@ -40,7 +69,14 @@ export class Connection {
   readonly #counters = new ConnectionCounters();
   readonly #timers = new Timers();
   readonly #rejectLog: RejectLog;
+  readonly #failureLog: RateLimitedLog;
   readonly #closing = new Set<Promise<void>>();
+  readonly #onFatal: ((err: CollectorError) => void) | undefined;
+  /** Symbols the exchange refused (bounded by the configured set), how often, and whether one waits for its retry. */
+  readonly #refused = new Map<string, Refusal>();
+  readonly #resubscribeRounds = new WeakMap<Link, number>();
+  #configured: readonly string[];
+  #cause: string | null = null;
   #symbols: string[];
   #state: ConnectionStateName = 'idle';
   #link: Link | null = null;
@@ -57,8 +93,11 @@ export class Connection {
     this.#config = opts.config;
     this.#sink = opts.sink;
     this.#symbols = [...opts.symbols];
+    this.#configured = [...opts.symbols];
+    this.#onFatal = opts.onFatal;
     this.#log = opts.logger.child({ component: 'connection', exchange: opts.feed.exchange, connId: opts.connId });
     this.#rejectLog = new RejectLog(this.#log);
+    this.#failureLog = new RateLimitedLog(this.#log, FAILURE_WARN_INTERVAL_MS);
     this.#backoff = new Backoff({
       baseMs: opts.config.backoffBaseMs,
       factor: opts.config.backoffFactor,
@@ -108,10 +147,15 @@ export class Connection {
       ticks: c.ticks,
       rejected: { ...c.rejected },
       symbols: [...this.#symbols],
+      cause: this.#state === 'live' || this.#state === 'rotating' ? null : this.#cause,
+      detections: { ...c.detections },
+      resubscribed: c.resubscribed,
+      refusedSymbols: [...this.#refused].filter(([, r]) => r.waiting).map(([s]) => s),
     };
   }
 
   async #stop(): Promise<void> {
+    this.#refused.clear();
     if (this.#state !== 'stopped') this.#to('stopping', 'stop');
     this.#timers.clearAll();
     this.#drainUnsubscribe?.();
@@ -128,7 +172,8 @@ export class Connection {
     if (from === next) return;
     this.#state = transition(from, next);
     if (next !== 'live' && next !== 'rotating') this.#liveSince = null;
-    this.#log.info({ from, to: next, reason, attempt: this.#attempts, ...extra }, 'connection state');
+    const quiet = QUIET_STATES.has(next) || (from === 'backoff' && next === 'connecting');
+    this.#log[quiet ? 'debug' : 'info']({ from, to: next, reason, attempt: this.#attempts, ...extra }, 'connection state');
   }
 
   #openLink(role: 'primary' | 'standby'): void {
@@ -142,6 +187,7 @@ export class Connection {
         closeGraceMs: this.#config.closeGraceMs,
         maxPayloadBytes: this.#config.maxPayloadBytes,
         ...(this.#feed.heartbeat ? { heartbeat: this.#feed.heartbeat } : {}),
+        ...(this.#feed.controlIntervalMs !== undefined ? { controlIntervalMs: this.#feed.controlIntervalMs } : {}),
       },
       {
         onOpen: (l) => this.#onOpen(l),
@@ -165,7 +211,7 @@ export class Connection {
     if (!this.#isCurrent(link)) return;
     this.#counters.connects += 1;
     if (link === this.#link) this.#to('subscribing', 'socket open');
-    for (const msg of this.#feed.subscribeMessages(this.#symbols)) link.send(msg);
+    link.sendPaced(this.#feed.subscribeMessages(this.#symbols));
   }
 
   #onText(link: Link, text: string, receivedAt: number): void {
@@ -192,6 +238,10 @@ export class Connection {
         return;
       case 'ack':
         this.#markLive(link, 'subscription acknowledged');
+        return;
+      case 'subscriptions':
+        this.#markLive(link, 'subscriptions listed');
+        this.#checkListing(link, result.symbols);
         return;
       case 'notice':
         this.#onNotice(link, result.detail);
@@ -239,7 +289,27 @@ export class Connection {
     if (this.#state !== 'subscribing') return;
     this.#to('live', why);
     this.#liveSince = Date.now();
+    this.#cause = null;
     this.#armAgeLimit();
+  }
+
+  /** The exchange listed this socket's subscriptions: request again what it lacks (a bounded number of rounds). */
+  #checkListing(link: Link, listed: readonly string[]): void {
+    const have = new Set(listed);
+    const missing = this.#symbols.filter((s) => !have.has(s));
+    if (missing.length === 0 || !this.#feed.resubscribeMessages) return;
+    const round = (this.#resubscribeRounds.get(link) ?? 0) + 1;
+    this.#resubscribeRounds.set(link, round);
+    const sample = missing.slice(0, 20);
+    if (round > MAX_RESUBSCRIBE_ROUNDS) {
+      if (round === MAX_RESUBSCRIBE_ROUNDS + 1) {
+        this.#log.error({ missing: sample, count: missing.length }, `the exchange still lists ${missing.length} of our streams as not subscribed after ${MAX_RESUBSCRIBE_ROUNDS} requests; giving up on this socket`);
+      }
+      return;
+    }
+    this.#counters.resubscribed += missing.length;
+    this.#log.warn({ missing: sample, count: missing.length, round }, `the exchange's subscription list lacks ${missing.length} of ${this.#symbols.length} streams: subscribing them again`);
+    link.sendPaced(this.#feed.resubscribeMessages(missing));
   }
 
   #armAgeLimit(): void {
@@ -294,6 +364,10 @@ export class Connection {
   #onEnd(link: Link, end: LinkEnd): void {
     if (!this.#isCurrent(link)) return;
     if (end.closeCode !== undefined && end.reason === 'close') this.#counters.countCloseCode(end.closeCode);
+    if (end.reason === 'silence' || end.reason === 'heartbeat') {
+      this.#counters.detections[end.reason] += 1;
+      this.#log.warn({ reason: end.reason, detail: end.detail, silentMs: end.silentMs, standby: link === this.#standby }, `dead socket detected: ${end.detail} (nothing received for ${end.silentMs} ms); terminating it`);
+    }
     if (end.oversized) this.#reject(link, 'oversized', end.detail, `<frame over ${this.#config.maxPayloadBytes} bytes>`);
     if (link === this.#standby) {
       this.#abandonStandby(`${end.reason}: ${end.detail}`);
@@ -316,26 +390,48 @@ export class Connection {
     this.#to(standby.isOpen ? 'subscribing' : 'connecting', `old socket ended during rotation (${end.reason}: ${end.detail})`);
   }
 
-  /** Close the failed socket, wait until it is gone, then back off and reconnect. */
+  /**
+   * Close the failed socket, wait until it is gone, then back off and reconnect. A clean close of a socket that had
+   * been live for PLANNED_CLOSE_MIN_LIVE_MS is a planned disconnect (an upgrade or restart, which on OKX /business
+   * arrives without notice): reconnect at once, without backoff; backfill fills the hole as for any reconnect.
+   */
   #teardown(end: LinkEnd): void {
     const link = this.#link;
+    const wasLive = this.#state === 'live';
+    const liveForMs = this.#liveSince === null ? 0 : Date.now() - this.#liveSince;
+    const planned = end.reason === 'close' && end.closeCode !== undefined && CLEAN_CLOSE_CODES.has(end.closeCode) && wasLive && liveForMs >= this.#config.plannedCloseMinLiveMs;
     this.#link = null;
     this.#timers.clear('age');
     this.#counters.countReconnect(end.reason);
+    this.#cause = end.detail;
     this.#to('closing', `${end.reason}: ${end.detail}`);
     const mode: CloseMode = TERMINATE_REASONS.has(end.reason) ? 'terminate' : 'graceful';
     const gone = link ? this.#closeInBackground(link, mode) : Promise.resolve();
     void gone.then(() => {
       if (this.#state !== 'closing') return;
       const ceilingMs = this.#backoff.ceiling();
-      const delay = this.#backoff.next(end.retryAfterMs);
+      const delay = planned ? 0 : this.#backoff.next(end.retryAfterMs);
       this.#counters.lastBackoffMs = delay;
-      this.#to('backoff', `reconnect in ${delay} ms`, { delayMs: delay, ceilingMs, retryAfterMs: end.retryAfterMs ?? null });
+      this.#reportFailure(end, wasLive, link?.url ?? this.#feed.url(this.#symbols), planned ? 'planned' : delay);
+      this.#to('backoff', planned ? `planned close after ${liveForMs} ms live: reconnect at once` : `reconnect in ${delay} ms`, { delayMs: delay, ceilingMs, retryAfterMs: end.retryAfterMs ?? null });
       this.#timers.set('backoff', delay, () => {
         this.#to('connecting', 'backoff elapsed');
         this.#openLink('primary');
       });
     });
+  }
+
+  /** One warn line per failing situation (the same cause again within a minute only counts as suppressed). */
+  #reportFailure(end: LinkEnd, wasLive: boolean, url: string, retry: number | 'planned'): void {
+    const where = shortUrl(url);
+    const fields = { reason: end.reason, detail: end.detail, url: where, attempt: this.#attempts, retryInMs: retry === 'planned' ? 0 : retry, closeCode: end.closeCode ?? null, status: end.status ?? null };
+    const name = `${this.#feed.exchange}/${this.connId}`;
+    if (retry === 'planned') {
+      this.#log.info(fields, `${name}: the exchange closed the connection cleanly (${end.detail}): reconnecting at once`);
+      return;
+    }
+    const msg = wasLive ? `${name} lost its connection to ${where}: ${end.detail}; reconnecting in ${retry} ms` : `${name} cannot connect to ${where}: ${end.detail}; retrying in ${retry} ms`;
+    this.#failureLog.warn(`${wasLive ? 'lost' : 'failed'}:${end.reason}:${end.detail}`, fields, msg);
   }
 
   #closeInBackground(link: Link, mode: CloseMode): Promise<void> {
@@ -344,20 +440,90 @@ export class Connection {
     return gone;
   }
 
+  /**
+   * The exchange refused one symbol (OKX 60018 "Wrong URL or channel:...,instId:X doesn't exist", which a wrong URL
+   * or channel also gets). Never for good on one error: confirmed against the instruments endpoint, then subscribed
+   * again after a long, doubling wait. Every symbol refused at once is a configuration error: stop, naming the URL
+   * and channel.
+   */
   #refuseSymbol(symbol: string, detail: string, text: string): void {
     this.#counters.rejected.exchange_error += 1;
     if (!this.#symbols.includes(symbol)) return;
     this.#symbols = this.#symbols.filter((s) => s !== symbol);
-    this.#log.error({ symbol, detail, sample: text.slice(0, 300) }, `exchange refused symbol ${symbol}; it will not be resubscribed`);
-    if (this.#symbols.length === 0) {
-      this.#log.error('every symbol of this connection was refused; stopping it');
-      void this.stop();
-    }
+    const entry = this.#refused.get(symbol) ?? { retries: 0, detail, waiting: true };
+    entry.detail = detail;
+    entry.waiting = true;
+    this.#refused.set(symbol, entry);
+    this.#log.error({ symbol, detail, url: shortUrl(this.#feed.url(this.#configured)), channel: this.#feed.channel, sample: text.slice(0, 300) }, `exchange refused ${symbol}: ${detail}`);
+    if (this.#symbols.length === 0) void this.#everySymbolRefused();
+    else void this.#confirmRefusal(symbol, entry);
+  }
+
+  async #confirmRefusal(symbol: string, entry: Refusal): Promise<void> {
+    const verdict = await this.#judge([symbol]);
+    if (this.#stopped || !entry.waiting) return;
+    const v = verdict.get(symbol)!;
+    const delay = Math.min(REFUSED_RETRY_MAX_MS, this.#config.refusedSymbolRetryMs * 2 ** entry.retries);
+    entry.retries += 1;
+    const lookup = this.#feed.instruments?.endpoint ?? 'no instruments endpoint';
+    const why =
+      v.kind === 'unknown' ? `${lookup} does not list it (unknown instrument)`
+        : v.kind === 'listed' ? `${lookup} lists it (state ${v.state}): the URL or channel is refused for it`
+          : `could not confirm it (${v.detail})`;
+    this.#log.error({ symbol, verdict: v.kind, retryInMs: delay }, `refused symbol ${symbol}: ${why}; subscribing it again in ${delay} ms`);
+    this.#timers.set(`refused:${symbol}`, delay, () => this.#retryRefused(symbol));
+  }
+
+  #retryRefused(symbol: string): void {
+    const entry = this.#refused.get(symbol);
+    if (this.#stopped || !entry?.waiting) return;
+    entry.waiting = false;
+    this.#symbols.push(symbol);
+    this.#log.info({ symbol }, `subscribing refused symbol ${symbol} again`);
+    const link = this.#link;
+    if (link?.isOpen && (this.#state === 'live' || this.#state === 'subscribing')) link.sendPaced((this.#feed.resubscribeMessages ?? this.#feed.subscribeMessages)([symbol]));
+  }
+
+  async #everySymbolRefused(): Promise<void> {
+    const symbols = [...this.#configured];
+    const verdicts = await this.#judge(symbols);
+    if (this.#stopped) return;
+    const url = shortUrl(this.#feed.url(this.#configured));
+    const listed = symbols.filter((s) => verdicts.get(s)?.kind === 'listed');
+    const unreachable = [...verdicts.values()].find((v) => v.kind === 'unreachable');
+    const lookup = this.#feed.instruments?.endpoint ?? 'the instruments endpoint';
+    const why =
+      listed.length > 0 ? `${lookup} lists ${listed.join(', ')}: the URL or the channel is wrong`
+        : unreachable?.kind === 'unreachable' ? `${lookup} could not be asked (${unreachable.detail}): the URL, the channel or the symbols are wrong`
+          : `${lookup} lists none of them: the symbols are wrong`;
+    const err = new CollectorError(
+      'E_SUBSCRIPTION_REFUSED',
+      `configuration error: ${this.#feed.exchange} refused every instrument of ${this.connId} on ${url} channel ${this.#feed.channel} (${this.#refused.get(symbols[0]!)?.detail ?? 'refused'}); ${why}`,
+    );
+    this.#log.error({ err, url, channel: this.#feed.channel, symbols }, err.message);
+    await this.stop();
+    this.#onFatal?.(err);
+  }
+
+  async #judge(symbols: readonly string[]): Promise<Map<string, SymbolVerdict>> {
+    const lookup = this.#feed.instruments;
+    if (!lookup) return new Map(symbols.map((s) => [s, { kind: 'unreachable', detail: 'no instruments endpoint configured' }]));
+    return judgeSymbols(lookup, symbols, INSTRUMENT_CHECK_TIMEOUT_MS);
   }
 
   #reject(link: Link, kind: Parameters<RejectLog['report']>[0], detail: string, sample: string): void {
     if (!this.#isCurrent(link)) return;
     this.#counters.rejected[kind] += 1;
     this.#rejectLog.report(kind, detail, sample);
+  }
+}
+
+/** A URL for messages: origin and path, without the (possibly very long) stream list. */
+function shortUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.origin}${u.pathname}`;
+  } catch {
+    return url.slice(0, 200);
   }
 }

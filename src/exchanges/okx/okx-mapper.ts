@@ -1,7 +1,7 @@
 /** Pure mapping from OKX `trades-all` frames to Ticks and frame classes. No I/O, no clock of its own. */
 import type { FrameResult, Rejection } from '../../connection/feed.ts';
 import type { Tick } from '../../tick.ts';
-import { isRecord, nonEmptyString, oneOf, parseJson, positiveDecimal, safeInteger } from '../validate.ts';
+import { epochMillis, isRecord, nonEmptyString, oneOf, parseJson, positiveDecimal, safeInteger } from '../validate.ts';
 import type { TradeMapping } from '../validate.ts';
 
 export const OKX_TRADES_CHANNEL = 'trades-all';
@@ -9,6 +9,21 @@ export const OKX_TRADES_CHANNEL = 'trades-all';
 const UNKNOWN_INSTRUMENT_CODES = new Set(['60018', '64001', '64002']);
 const SERVICE_UPGRADE_NOTICE = '64008';
 const IGNORED_EVENTS = new Set(['unsubscribe', 'channel-conn-count', 'channel-conn-count-error']);
+
+/** OKX codes are strings (`"0"`, `"60018"`), but some answers carry numbers (`"code":50011`): one form for both. */
+export function okxCode(v: unknown): string {
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' && Number.isSafeInteger(v)) return String(v);
+  return '';
+}
+
+/** "Rate limit reached" (HTTP 200) / "Too Many Requests" (HTTP 429). */
+const OKX_RATE_LIMITED = '50011';
+
+/** OKX's rate limit in a REST body: code 50011, as a string or as a number, whatever the HTTP status. */
+export function okxRateLimited(body: unknown): boolean {
+  return isRecord(body) && okxCode(body.code) === OKX_RATE_LIMITED;
+}
 
 export function mapOkxTrade(raw: Record<string, unknown>, receivedAt: number): TradeMapping {
   const symbol = nonEmptyString(raw, 'instId');
@@ -21,7 +36,7 @@ export function mapOkxTrade(raw: Record<string, unknown>, receivedAt: number): T
   if (!qty.ok) return qty;
   const side = oneOf(raw, 'side', ['buy', 'sell'] as const);
   if (!side.ok) return side;
-  const tradeTime = safeInteger(raw, 'ts', true);
+  const tradeTime = epochMillis(raw, 'ts', true, receivedAt);
   if (!tradeTime.ok) return tradeTime;
   return {
     ok: true,
@@ -51,7 +66,7 @@ export function classifyOkxFrame(text: string, receivedAt: number): FrameResult 
 }
 
 function classifyEvent(msg: Record<string, unknown>): FrameResult {
-  const code = typeof msg.code === 'string' ? msg.code : String(msg.code ?? '');
+  const code = okxCode(msg.code);
   const text = typeof msg.msg === 'string' ? msg.msg : '';
   switch (msg.event) {
     case 'subscribe':
