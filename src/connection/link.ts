@@ -66,7 +66,9 @@ export class Link {
   #isGone = false;
   /** ms epoch of the last inbound frame of any kind (data, ping, pong). */
   #lastInboundAt = 0;
-  #lastSentAt = 0;
+  /** ms epoch of the last frame sent from the outbox (pings do not count: with a ping idle time shorter than the
+   * spacing they would starve it; their own rate is one per idle time at most). */
+  #lastPacedAt = 0;
 
   constructor(id: number, opts: LinkOptions, events: LinkEvents) {
     this.id = id;
@@ -117,13 +119,12 @@ export class Link {
   send(text: string): boolean {
     if (!this.isOpen || this.#closeRequested) return false;
     this.#ws!.send(text);
-    this.#lastSentAt = Date.now();
     return true;
   }
 
   /**
-   * Queues control frames, sent in order at least `controlIntervalMs` apart (measured from the last frame this link
-   * sent), so requests never crowd the exchange's inbound message limit. Without an interval they go at once.
+   * Queues control frames, sent in order at least `controlIntervalMs` apart, so requests never crowd the exchange's
+   * inbound message limit. Without an interval they go at once.
    */
   sendPaced(texts: readonly string[]): void {
     if (this.#closeRequested || this.#ended) return;
@@ -134,7 +135,7 @@ export class Link {
   #drainOutbox(): void {
     const spacing = this.#opts.controlIntervalMs ?? 0;
     while (this.#outbox.length > 0) {
-      const wait = this.#lastSentAt + spacing - Date.now();
+      const wait = this.#lastPacedAt + spacing - Date.now();
       if (spacing > 0 && wait > 0) {
         this.#timers.set('outbox', wait, () => this.#drainOutbox());
         return;
@@ -143,6 +144,8 @@ export class Link {
         this.#outbox.length = 0; // not open any more: a new socket subscribes afresh
         return;
       }
+      this.#lastPacedAt = Date.now();
+      this.#expectAnswer('request');
     }
   }
 
@@ -217,12 +220,21 @@ export class Link {
     if (hb) this.#timers.rearm('heartbeat-idle', hb.idleMs, () => this.#sendHeartbeat(hb));
   }
 
+  /**
+   * Idle: ping. Not while requests wait in the outbox: each of them gets an answer too (and arms the same deadline),
+   * and a ping between them would only add to the exchange's inbound message count.
+   */
   #sendHeartbeat(hb: HeartbeatPolicy): void {
-    if (!this.isOpen || this.#closeRequested) return;
+    if (!this.isOpen || this.#closeRequested || this.#outbox.length > 0) return;
     if (hb.ping === 'frame') this.#ws!.ping();
     else this.#ws!.send(hb.ping.text);
-    this.#lastSentAt = Date.now();
-    const what = hb.ping === 'frame' ? 'ping frame' : JSON.stringify(hb.ping.text);
+    this.#expectAnswer(hb.ping === 'frame' ? 'ping frame' : JSON.stringify(hb.ping.text));
+  }
+
+  /** We sent something the peer answers: if nothing at all arrives within the heartbeat timeout, it is dead. */
+  #expectAnswer(what: string): void {
+    const hb = this.#opts.heartbeat;
+    if (!hb || this.#timers.has('heartbeat-deadline')) return;
     this.#timers.set('heartbeat-deadline', hb.timeoutMs, () => this.#missed('heartbeat', `no answer to our ${what} within ${hb.timeoutMs} ms`));
   }
 

@@ -17,6 +17,7 @@ import type { SimExchange } from './types.ts';
 
 /** Inbound frames larger than this close the socket with 1009 (the exchanges document no figure for requests). */
 const MAX_INBOUND_PAYLOAD = 1024 * 1024;
+const MAX_REQUEST_HEAD_BYTES = 64 * 1024;
 /** A refused upgrade's socket is destroyed if the client has not closed it by then. */
 const REFUSED_SOCKET_TIMEOUT_MS = 5_000;
 
@@ -53,7 +54,9 @@ export class SimServer<R> {
   constructor(opts: SimServerOptions<R>) {
     this.#opts = opts;
     this.#wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, clientTracking: false, maxPayload: MAX_INBOUND_PAYLOAD, autoPong: opts.autoPong });
-    this.#http = createServer((req, res) => {
+    // Node refuses request heads over 16 KB by dropping the socket; the real servers answer long handshake URLs
+    // (see binanceRoute), so let them through to be answered.
+    this.#http = createServer({ maxHeaderSize: MAX_REQUEST_HEAD_BYTES }, (req, res) => {
       res.on('error', () => {});
       opts.onRequest(req, res);
     });
