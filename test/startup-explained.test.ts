@@ -79,6 +79,33 @@ describe('an exchange that cannot be reached', () => {
   });
 });
 
+describe('liveness detections are counted', () => {
+  test('by deadline, per connection: the stats line and /metrics', async () => {
+    const sim = await ExchangeSimulator.start({ binanceSymbols: ['BTCUSDT'], okxSymbols: ['BTC-USDT'] });
+    const logs = captureLogs('info');
+    const config = simConfig(sim, { BINANCE_SYMBOLS: 'BTCUSDT', OKX_SYMBOLS: 'BTC-USDT', METRICS_PORT: '0', STATS_INTERVAL_MS: '200' });
+    const conns = createConnections(config, new CollectingSink(), logs.logger);
+    const monitor = await startMonitor({ config, logger: logs.logger, providers: { connections: () => conns.map((c) => c.snapshot()) }, pid: false, ephemeralPort: true });
+    try {
+      for (const c of conns) c.start();
+      await waitFor(() => conns.every((c) => c.state === 'live'), 5000, 'live');
+      for (const ex of ['binance', 'okx'] as const) sim.inject(ex, 'blackhole');
+      await waitFor(() => conns.every((c) => c.snapshot().detections?.heartbeat === 1), 5000, 'both detected');
+      const metrics = (await get(monitor.port!, '/metrics')).body;
+      for (const [exchange, conn] of [['binance', 'binance-0'], ['okx', 'okx-0']]) {
+        assert.match(metrics, new RegExp(`liveness_detections_total\\{exchange="${exchange}",conn="${conn}",reason="heartbeat"\\} 1\\b`));
+        assert.match(metrics, new RegExp(`liveness_detections_total\\{exchange="${exchange}",conn="${conn}",reason="silence"\\} 0\\b`));
+      }
+      const stats = await waitFor(() => logs.find((l) => l.msg === 'stats' && (l.connections as Array<{ detections: { total: { heartbeat: number } } }>).every((c) => c.detections.total.heartbeat === 1))[0], 3000, 'a stats line with them');
+      assert.ok(stats);
+    } finally {
+      await Promise.all(conns.map((c) => c.stop()));
+      await monitor.stop();
+      await sim.stop();
+    }
+  });
+});
+
 describe('symbols checked against the exchanges at start', () => {
   let sim: ExchangeSimulator;
   before(async () => {
