@@ -4,9 +4,7 @@
  * as soon as the replacement is live. Reconnects close (and if need be terminate) the old socket first.
  */
 import type { ConnectionConfig } from '../config.ts';
-import { CollectorError } from '../errors.ts';
-import { judgeSymbols } from '../exchanges/instruments.ts';
-import type { SymbolVerdict } from '../exchanges/instruments.ts';
+import type { CollectorError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { ConnectionSnapshot, ConnectionStateName, ReconnectReason } from '../snapshots.ts';
 import type { Tick, TickSink } from '../tick.ts';
@@ -16,6 +14,7 @@ import type { Feed, FrameResult } from './feed.ts';
 import { Link } from './link.ts';
 import type { CloseMode, LinkEnd } from './link.ts';
 import { RateLimitedLog } from './rate-limited-log.ts';
+import { shortUrl, SymbolRefusals } from './refusals.ts';
 import { RejectLog } from './reject-log.ts';
 import { transition } from './state.ts';
 import { Timers } from './timers.ts';
@@ -36,21 +35,10 @@ export interface ConnectionOptions {
   readonly onFatal?: (err: CollectorError) => void;
 }
 
-interface Refusal {
-  retries: number;
-  detail: string;
-  /** Out of the subscription set until its retry timer fires. */
-  waiting: boolean;
-}
-
 /** Close codes of a clean, intended close: normal, going away (upgrade, restart), service restart. */
 const CLEAN_CLOSE_CODES: ReadonlySet<number> = new Set([1000, 1001, 1012]);
 /** A repeated failure cause is warned about at most this often (with the count suppressed meanwhile). */
 const FAILURE_WARN_INTERVAL_MS = 60_000;
-/** Retries of a refused symbol double up to this. */
-const REFUSED_RETRY_MAX_MS = 3_600_000;
-/** How long a refusal's confirmation against the instruments endpoint may take. */
-const INSTRUMENT_CHECK_TIMEOUT_MS = 10_000;
 /** Rounds of resubscribing what a listing lacked, per socket, before we only report it. */
 const MAX_RESUBSCRIBE_ROUNDS = 3;
 /** Transitions of a failing reconnect loop are logged at debug: the failure itself gets one (rate-limited) warn line. */
@@ -72,10 +60,8 @@ export class Connection {
   readonly #failureLog: RateLimitedLog;
   readonly #closing = new Set<Promise<void>>();
   readonly #onFatal: ((err: CollectorError) => void) | undefined;
-  /** Symbols the exchange refused (bounded by the configured set), how often, and whether one waits for its retry. */
-  readonly #refused = new Map<string, Refusal>();
+  readonly #refusals: SymbolRefusals;
   readonly #resubscribeRounds = new WeakMap<Link, number>();
-  #configured: readonly string[];
   #cause: string | null = null;
   #symbols: string[];
   #state: ConnectionStateName = 'idle';
@@ -93,11 +79,19 @@ export class Connection {
     this.#config = opts.config;
     this.#sink = opts.sink;
     this.#symbols = [...opts.symbols];
-    this.#configured = [...opts.symbols];
     this.#onFatal = opts.onFatal;
     this.#log = opts.logger.child({ component: 'connection', exchange: opts.feed.exchange, connId: opts.connId });
     this.#rejectLog = new RejectLog(this.#log);
     this.#failureLog = new RateLimitedLog(this.#log, FAILURE_WARN_INTERVAL_MS);
+    this.#refusals = new SymbolRefusals({
+      connId: opts.connId,
+      feed: opts.feed,
+      configured: [...opts.symbols],
+      retryBaseMs: opts.config.refusedSymbolRetryMs,
+      log: this.#log,
+      retry: (symbol) => this.#subscribeAgain(symbol),
+      allRefused: (err) => void this.stop().then(() => this.#onFatal?.(err)),
+    });
     this.#backoff = new Backoff({
       baseMs: opts.config.backoffBaseMs,
       factor: opts.config.backoffFactor,
@@ -150,12 +144,12 @@ export class Connection {
       cause: this.#state === 'live' || this.#state === 'rotating' ? null : this.#cause,
       detections: { ...c.detections },
       resubscribed: c.resubscribed,
-      refusedSymbols: [...this.#refused].filter(([, r]) => r.waiting).map(([s]) => s),
+      refusedSymbols: this.#refusals.waiting,
     };
   }
 
   async #stop(): Promise<void> {
-    this.#refused.clear();
+    this.#refusals.close();
     if (this.#state !== 'stopped') this.#to('stopping', 'stop');
     this.#timers.clearAll();
     this.#drainUnsubscribe?.();
@@ -440,75 +434,19 @@ export class Connection {
     return gone;
   }
 
-  /**
-   * The exchange refused one symbol (OKX 60018 "Wrong URL or channel:...,instId:X doesn't exist", which a wrong URL
-   * or channel also gets). Never for good on one error: confirmed against the instruments endpoint, then subscribed
-   * again after a long, doubling wait. Every symbol refused at once is a configuration error: stop, naming the URL
-   * and channel.
-   */
+  /** The exchange refused one symbol: out of the set; SymbolRefusals decides when it comes back (or that none can). */
   #refuseSymbol(symbol: string, detail: string, text: string): void {
     this.#counters.rejected.exchange_error += 1;
     if (!this.#symbols.includes(symbol)) return;
     this.#symbols = this.#symbols.filter((s) => s !== symbol);
-    const entry = this.#refused.get(symbol) ?? { retries: 0, detail, waiting: true };
-    entry.detail = detail;
-    entry.waiting = true;
-    this.#refused.set(symbol, entry);
-    this.#log.error({ symbol, detail, url: shortUrl(this.#feed.url(this.#configured)), channel: this.#feed.channel, sample: text.slice(0, 300) }, `exchange refused ${symbol}: ${detail}`);
-    if (this.#symbols.length === 0) void this.#everySymbolRefused();
-    else void this.#confirmRefusal(symbol, entry);
+    this.#refusals.refused(symbol, detail, text, this.#symbols.length);
   }
 
-  async #confirmRefusal(symbol: string, entry: Refusal): Promise<void> {
-    const verdict = await this.#judge([symbol]);
-    if (this.#stopped || !entry.waiting) return;
-    const v = verdict.get(symbol)!;
-    const delay = Math.min(REFUSED_RETRY_MAX_MS, this.#config.refusedSymbolRetryMs * 2 ** entry.retries);
-    entry.retries += 1;
-    const lookup = this.#feed.instruments?.endpoint ?? 'no instruments endpoint';
-    const why =
-      v.kind === 'unknown' ? `${lookup} does not list it (unknown instrument)`
-        : v.kind === 'listed' ? `${lookup} lists it (state ${v.state}): the URL or channel is refused for it`
-          : `could not confirm it (${v.detail})`;
-    this.#log.error({ symbol, verdict: v.kind, retryInMs: delay }, `refused symbol ${symbol}: ${why}; subscribing it again in ${delay} ms`);
-    this.#timers.set(`refused:${symbol}`, delay, () => this.#retryRefused(symbol));
-  }
-
-  #retryRefused(symbol: string): void {
-    const entry = this.#refused.get(symbol);
-    if (this.#stopped || !entry?.waiting) return;
-    entry.waiting = false;
+  #subscribeAgain(symbol: string): void {
+    if (this.#stopped || this.#symbols.includes(symbol)) return;
     this.#symbols.push(symbol);
-    this.#log.info({ symbol }, `subscribing refused symbol ${symbol} again`);
     const link = this.#link;
     if (link?.isOpen && (this.#state === 'live' || this.#state === 'subscribing')) link.sendPaced((this.#feed.resubscribeMessages ?? this.#feed.subscribeMessages)([symbol]));
-  }
-
-  async #everySymbolRefused(): Promise<void> {
-    const symbols = [...this.#configured];
-    const verdicts = await this.#judge(symbols);
-    if (this.#stopped) return;
-    const url = shortUrl(this.#feed.url(this.#configured));
-    const listed = symbols.filter((s) => verdicts.get(s)?.kind === 'listed');
-    const unreachable = [...verdicts.values()].find((v) => v.kind === 'unreachable');
-    const lookup = this.#feed.instruments?.endpoint ?? 'the instruments endpoint';
-    const why =
-      listed.length > 0 ? `${lookup} lists ${listed.join(', ')}: the URL or the channel is wrong`
-        : unreachable?.kind === 'unreachable' ? `${lookup} could not be asked (${unreachable.detail}): the URL, the channel or the symbols are wrong`
-          : `${lookup} lists none of them: the symbols are wrong`;
-    const err = new CollectorError(
-      'E_SUBSCRIPTION_REFUSED',
-      `configuration error: ${this.#feed.exchange} refused every instrument of ${this.connId} on ${url} channel ${this.#feed.channel} (${this.#refused.get(symbols[0]!)?.detail ?? 'refused'}); ${why}`,
-    );
-    this.#log.error({ err, url, channel: this.#feed.channel, symbols }, err.message);
-    await this.stop();
-    this.#onFatal?.(err);
-  }
-
-  async #judge(symbols: readonly string[]): Promise<Map<string, SymbolVerdict>> {
-    const lookup = this.#feed.instruments;
-    if (!lookup) return new Map(symbols.map((s) => [s, { kind: 'unreachable', detail: 'no instruments endpoint configured' }]));
-    return judgeSymbols(lookup, symbols, INSTRUMENT_CHECK_TIMEOUT_MS);
   }
 
   #reject(link: Link, kind: Parameters<RejectLog['report']>[0], detail: string, sample: string): void {
@@ -518,12 +456,3 @@ export class Connection {
   }
 }
 
-/** A URL for messages: origin and path, without the (possibly very long) stream list. */
-function shortUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.origin}${u.pathname}`;
-  } catch {
-    return url.slice(0, 200);
-  }
-}
