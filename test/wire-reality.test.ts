@@ -4,11 +4,13 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import WebSocket from 'ws';
 import { getJson } from '../src/backfill/rest-client.ts';
 import { RateBudget } from '../src/backfill/rate-budget.ts';
 import type { Connection } from '../src/connection/connection.ts';
-import { loadConfig } from '../src/config.ts';
+import { DEFAULTS, loadConfig } from '../src/config.ts';
 import { ConfigError } from '../src/errors.ts';
 import { classifyBinanceFrame } from '../src/exchanges/binance/binance-mapper.ts';
 import { BINANCE_MAX_URL_CHARS, binanceStreamName } from '../src/exchanges/binance/binance-feed.ts';
@@ -240,4 +242,19 @@ describe('OKX as it really is', () => {
       await sim.stop();
     }
   });
+});
+
+test('no exchange host is hard-coded anywhere but the configured defaults (src/config.ts)', () => {
+  const files = (dir: string): string[] => readdirSync(dir).flatMap((n) => (statSync(join(dir, n)).isDirectory() ? files(join(dir, n)) : n.endsWith('.ts') ? [join(dir, n)] : []));
+  const host = /\b(?:https?|wss?):\/\/[a-z0-9.-]*\b(?:okx|binance)\.(?:com|vision)\b/i;
+  const found: string[] = [];
+  // The simulator quotes OKX's own error text, which carries a help-centre link; it is not a host we call.
+  for (const f of files('src').filter((f) => !f.startsWith(join('src', 'simulator')) && f !== join('src', 'config.ts'))) {
+    readFileSync(f, 'utf8').split('\n').forEach((line, i) => {
+      const code = line.trim();
+      if (!code.startsWith('*') && !code.startsWith('//') && !code.startsWith('/*') && host.test(code)) found.push(`${f}:${i + 1}: ${code}`);
+    });
+  }
+  assert.deepEqual(found, []);
+  assert.equal(DEFAULTS.OKX_REST_URL, 'https://openapi.okx.com', "the REST host OKX's docs give now");
 });
