@@ -1,6 +1,11 @@
 /**
- * `npm test`: runs every test/**\/*.test.ts with node:test through tsx.
- * Extra arguments are test files or --test-name-pattern filters, passed through.
+ * `npm test`: runs every test/**\/*.test.ts with node:test through tsx, in two lanes at once:
+ *   - the main lane: every file outside test/long/, one file at a time (their timing assertions stay honest);
+ *   - the long lane: the files under test/long/ (long and mostly idle: a 2-minute quiet market, real-pace liveness
+ *     defaults), all at once, alongside the main lane, so they add their length once rather than to the sum.
+ * Both lanes share the one database server; the run fails if either lane fails. The long lane's output is held back
+ * and printed after the main lane's, so the two never interleave.
+ * Extra arguments are test files or --test-name-pattern filters, passed through (files go to their lane).
  *
  * Database: unless TEST_DATABASE_URL is set, ONE embedded PostgreSQL is started for the whole run in a fresh temp
  * dir on a random free port, and the test child gets TEST_DATABASE_URL (the `postgres` database; each test file
@@ -11,7 +16,7 @@ import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative, resolve, sep } from 'node:path';
 import { createLogger } from '../src/logger.ts';
 import { startEmbeddedPostgres } from '../src/storage/embedded.ts';
 import type { EmbeddedPostgres } from '../src/storage/embedded.ts';
@@ -42,6 +47,10 @@ function freePort(): Promise<number> {
 const args = process.argv.slice(2);
 const files = args.some((a) => a.endsWith('.ts')) ? args.filter((a) => a.endsWith('.ts')) : findTests('test');
 const flags = args.filter((a) => !a.endsWith('.ts'));
+const LONG_DIR = join('test', 'long');
+const isLong = (f: string) => relative(process.cwd(), resolve(f)).startsWith(LONG_DIR + sep);
+const longFiles = files.filter(isLong);
+const mainFiles = files.filter((f) => !isLong(f));
 const env: NodeJS.ProcessEnv = { ...process.env };
 
 let server: EmbeddedPostgres | undefined;
@@ -55,9 +64,9 @@ function cleanup(): Promise<void> {
   return cleaning;
 }
 
-let child: ReturnType<typeof spawn> | undefined;
+const children = new Set<ReturnType<typeof spawn>>();
 const onSignal = (sig: NodeJS.Signals): void => {
-  if (child) child.kill(sig);
+  if (children.size > 0) for (const c of children) c.kill(sig);
   else void cleanup().then(() => process.exit(130));
 };
 process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
@@ -79,10 +88,31 @@ if (!env.TEST_DATABASE_URL) {
   env.TEST_PG_PORT = String(server.port);
 }
 
-child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...flags, ...files], {
-  stdio: 'inherit',
-  env,
-});
-child.on('exit', (code, signal) => {
-  void cleanup().then(() => process.exit(code ?? (signal ? 1 : 0)));
-});
+/** Runs one lane; resolves with its exit code (a signal counts as a failure). */
+function lane(laneFiles: string[], concurrency: number, output: 'inherit' | 'buffer'): { done: Promise<number>; text: () => string } {
+  const chunks: Buffer[] = [];
+  const child = spawn(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...flags, ...laneFiles], {
+    stdio: output === 'inherit' ? 'inherit' : ['ignore', 'pipe', 'pipe'],
+    env,
+  });
+  children.add(child);
+  child.stdout?.on('data', (c: Buffer) => chunks.push(c));
+  child.stderr?.on('data', (c: Buffer) => chunks.push(c));
+  const done = new Promise<number>((resolve) =>
+    child.on('exit', (code, signal) => {
+      children.delete(child);
+      resolve(code ?? (signal ? 1 : 0));
+    }),
+  );
+  return { done, text: () => Buffer.concat(chunks).toString('utf8') };
+}
+
+const long = longFiles.length > 0 ? lane(longFiles, longFiles.length, mainFiles.length > 0 ? 'buffer' : 'inherit') : null;
+const main = mainFiles.length > 0 ? lane(mainFiles, 1, 'inherit') : null;
+const mainCode = main ? await main.done : 0;
+if (long && main) process.stdout.write(`\n# long lane (test/long/, ran alongside the main lane): ${longFiles.join(', ')}\n`);
+const longCode = long ? await long.done : 0;
+if (long && main) process.stdout.write(long.text());
+if (long && main) process.stdout.write(`# main lane exit ${mainCode}, long lane exit ${longCode}\n`);
+await cleanup();
+process.exit(mainCode !== 0 ? mainCode : longCode);

@@ -12,7 +12,9 @@ import { createOkxHistory } from './backfill/okx-history.ts';
 import { RateBudget } from './backfill/rate-budget.ts';
 import type { RangeFiller } from './backfill/range-fill.ts';
 import type { Connection } from './connection/connection.ts';
-import { createConnections } from './exchanges/connections.ts';
+import type { CollectorError } from './errors.ts';
+import { createConnections, createInstrumentLookups, startupChecks } from './exchanges/connections.ts';
+import { checkSymbolsAtStart } from './exchanges/instruments.ts';
 import { startMonitor } from './monitor/monitor.ts';
 import type { Monitor } from './monitor/monitor.ts';
 import { startEmbeddedPostgres } from './storage/embedded.ts';
@@ -26,6 +28,8 @@ export interface Collector {
   readonly backfiller: Backfiller;
   readonly monitor: Monitor;
   readonly databaseUrl: string;
+  /** Settles if the collector finds its configuration unworkable while running (every symbol refused): stop, exit 2. */
+  readonly fatal: Promise<CollectorError>;
   /** Graceful stop; idempotent. Resolves when every socket, timer, pool client and child process is gone. */
   stop(): Promise<void>;
 }
@@ -38,6 +42,11 @@ export async function startCollector(config: Config, logger: Logger): Promise<Co
   const unwind = async () => {
     for (const c of cleanups.reverse()) await c().catch((err: unknown) => logger.error({ err }, 'cleanup failed'));
   };
+  // The symbols are checked against the exchanges' lists while the database starts; a bounded wait, see below.
+  const instruments = createInstrumentLookups(config, logger);
+  const symbolCheck = config.symbolCheckTimeoutMs > 0
+    ? checkSymbolsAtStart(startupChecks(config, instruments), config.symbolCheckTimeoutMs, logger).then(() => null, (err: unknown) => err)
+    : Promise.resolve(null);
   try {
     let databaseUrl = config.storage.databaseUrl;
     if (databaseUrl === undefined) {
@@ -82,7 +91,11 @@ export async function startCollector(config: Config, logger: Logger): Promise<Co
     await backfiller.start();
     cleanups.push(() => backfiller.stop());
 
-    const connections = createConnections(config, backfiller.observing(storage.sink), logger);
+    const unknownSymbols = await symbolCheck;
+    if (unknownSymbols) throw unknownSymbols;
+    let onFatal!: (err: CollectorError) => void;
+    const fatal = new Promise<CollectorError>((resolve) => (onFatal = resolve));
+    const connections = createConnections(config, backfiller.observing(storage.sink), logger, { instruments, onFatal });
     cleanups.push(async () => {
       await Promise.all(connections.map((c) => c.stop()));
     });
@@ -102,7 +115,16 @@ export async function startCollector(config: Config, logger: Logger): Promise<Co
 
     for (const c of connections) c.start();
     logger.info(
-      { binance: config.binanceSymbols, okx: config.okxSymbols, connections: connections.map((c) => c.connId), metricsPort: monitor.port },
+      {
+        binance: config.binanceSymbols,
+        okx: config.okxSymbols,
+        connections: connections.map((c) => c.connId),
+        endpoints: {
+          ...(config.binanceSymbols.length > 0 ? { binance: { ws: config.binanceWsUrl, rest: config.binanceRestUrl } } : {}),
+          ...(config.okxSymbols.length > 0 ? { okx: { ws: config.okxWsUrl, rest: config.okxRestUrl } } : {}),
+        },
+        metricsPort: monitor.port,
+      },
       'collector started',
     );
 
@@ -113,6 +135,7 @@ export async function startCollector(config: Config, logger: Logger): Promise<Co
       backfiller,
       monitor,
       databaseUrl,
+      fatal,
       stop() {
         stopping ??= (async () => {
           logger.info('collector stopping');

@@ -12,7 +12,7 @@ export const DEFAULTS = {
   BINANCE_WS_URL: 'wss://stream.binance.com:9443',
   OKX_WS_URL: 'wss://ws.okx.com:8443',
   BINANCE_REST_URL: 'https://api.binance.com',
-  OKX_REST_URL: 'https://www.okx.com',
+  OKX_REST_URL: 'https://openapi.okx.com',
   LOG_LEVEL: 'info',
   LOG_PRETTY: false,
   STATS_INTERVAL_MS: 60_000,
@@ -22,13 +22,18 @@ export const DEFAULTS = {
   WS_CLOSE_GRACE_MS: 1_000,
   WS_SILENCE_TIMEOUT_MS: 45_000,
   WS_MAX_PAYLOAD_BYTES: 1_048_576,
-  OKX_PING_IDLE_MS: 20_000,
-  OKX_PONG_TIMEOUT_MS: 10_000,
+  OKX_PING_IDLE_MS: 3_000,
+  OKX_PONG_TIMEOUT_MS: 3_000,
   BACKOFF_BASE_MS: 500,
   BACKOFF_FACTOR: 2,
   BACKOFF_MAX_MS: 30_000,
   BINANCE_ROTATE_AFTER_MS: 23 * 3_600_000 + 30 * 60_000,
   ROTATION_OVERLAP_MAX_MS: 5_000,
+  BINANCE_PING_IDLE_MS: 3_000,
+  BINANCE_PONG_TIMEOUT_MS: 3_000,
+  PLANNED_CLOSE_MIN_LIVE_MS: 60_000,
+  REFUSED_SYMBOL_RETRY_MS: 300_000,
+  SYMBOL_CHECK_TIMEOUT_MS: 5_000,
   // storage
   DATABASE_URL: undefined as string | undefined,
   PG_POOL_MAX: 3,
@@ -78,6 +83,10 @@ export interface Config {
   readonly binanceRotateAfterMs: number;
   readonly okxPingIdleMs: number;
   readonly okxPongTimeoutMs: number;
+  readonly binancePingIdleMs: number;
+  readonly binancePongTimeoutMs: number;
+  /** Bound of the start-up check of the symbols against the exchanges' lists; 0 skips it. */
+  readonly symbolCheckTimeoutMs: number;
   readonly storage: StorageConfig;
   readonly monitor: MonitorConfig;
   readonly backfill: BackfillConfig;
@@ -93,6 +102,10 @@ export interface ConnectionConfig {
   readonly backoffFactor: number;
   readonly backoffMaxMs: number;
   readonly rotationOverlapMaxMs: number;
+  /** A clean close from the peer after the socket was live this long is planned (upgrade, restart): reconnect at once. */
+  readonly plannedCloseMinLiveMs: number;
+  /** First wait before subscribing again a symbol the exchange refused; doubles up to an hour. */
+  readonly refusedSymbolRetryMs: number;
 }
 
 export interface StorageConfig {
@@ -179,7 +192,11 @@ function readUrl(env: Env, name: string, def: string, protocols: readonly string
   } catch {
     throw new ConfigError(name, expected, value);
   }
-  if (!protocols.includes(url.protocol) || url.search !== '' || url.hash !== '') throw new ConfigError(name, expected, value);
+  if (url.search !== '') {
+    // e.g. Binance's timeUnit=MICROSECOND would make trade times microseconds where milliseconds are stored.
+    throw new ConfigError(name, `${expected}, without a query string (the collector builds paths and queries itself; ${url.search.slice(0, 60)} is not supported)`, value);
+  }
+  if (!protocols.includes(url.protocol) || url.hash !== '') throw new ConfigError(name, expected, value);
   return value.replace(/\/+$/, '');
 }
 
@@ -234,6 +251,8 @@ export function loadConnectionConfig(env: Env): ConnectionConfig {
     backoffFactor: readNumber(env, 'BACKOFF_FACTOR', DEFAULTS.BACKOFF_FACTOR, 1, 10),
     backoffMaxMs,
     rotationOverlapMaxMs: readInt(env, 'ROTATION_OVERLAP_MAX_MS', DEFAULTS.ROTATION_OVERLAP_MAX_MS, 100, 30_000),
+    plannedCloseMinLiveMs: readInt(env, 'PLANNED_CLOSE_MIN_LIVE_MS', DEFAULTS.PLANNED_CLOSE_MIN_LIVE_MS, 0, 86_400_000),
+    refusedSymbolRetryMs: readInt(env, 'REFUSED_SYMBOL_RETRY_MS', DEFAULTS.REFUSED_SYMBOL_RETRY_MS, 100, 3_600_000),
   };
 }
 
@@ -297,6 +316,9 @@ export function loadConfig(env: Env = process.env): Config {
     binanceRotateAfterMs: readInt(env, 'BINANCE_ROTATE_AFTER_MS', DEFAULTS.BINANCE_ROTATE_AFTER_MS, 1_000, 86_400_000),
     okxPingIdleMs: readInt(env, 'OKX_PING_IDLE_MS', DEFAULTS.OKX_PING_IDLE_MS, 100, 29_000),
     okxPongTimeoutMs: readInt(env, 'OKX_PONG_TIMEOUT_MS', DEFAULTS.OKX_PONG_TIMEOUT_MS, 100, 60_000),
+    binancePingIdleMs: readInt(env, 'BINANCE_PING_IDLE_MS', DEFAULTS.BINANCE_PING_IDLE_MS, 100, 60_000),
+    binancePongTimeoutMs: readInt(env, 'BINANCE_PONG_TIMEOUT_MS', DEFAULTS.BINANCE_PONG_TIMEOUT_MS, 100, 60_000),
+    symbolCheckTimeoutMs: readInt(env, 'SYMBOL_CHECK_TIMEOUT_MS', DEFAULTS.SYMBOL_CHECK_TIMEOUT_MS, 0, 60_000),
     storage: loadStorageConfig(env),
     monitor: loadMonitorConfig(env),
     backfill: loadBackfillConfig(env),

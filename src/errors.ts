@@ -10,7 +10,9 @@ export type ErrorCode =
   | 'E_SPILL'
   | 'E_REST'
   | 'E_REST_RATE_LIMITED'
-  | 'E_CLI';
+  | 'E_CLI'
+  /** The exchange refused every instrument of a connection: its URL, channel or symbols are wrong. */
+  | 'E_SUBSCRIPTION_REFUSED';
 
 export class CollectorError extends Error {
   readonly code: ErrorCode;

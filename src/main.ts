@@ -69,9 +69,15 @@ async function main(): Promise<void> {
 
   starting = startCollector(config, logger);
   try {
-    await starting;
+    const collector = await starting;
+    void collector.fatal.then((err) => {
+      logger.fatal({ err }, err.message);
+      exitCode = 2;
+      if (signals === 0) onSignal('SIGTERM');
+    });
   } catch (err) {
-    fail(logger, 'could not start', err, 1);
+    // A configuration the exchanges refuse (unknown symbols) is a configuration error too: exit code 2.
+    fail(logger, 'could not start', err, err instanceof ConfigError ? 2 : 1);
   }
 }
 

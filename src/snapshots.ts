@@ -30,6 +30,10 @@ export const RECONNECT_REASONS: readonly ReconnectReason[] = [
   'close', 'error', 'silence', 'heartbeat', 'handshake_timeout', 'notice', 'rotation', 'refused', 'protocol',
 ];
 
+/** Liveness deadlines a socket can miss (each also ends the socket with that reconnect reason). A bounded set. */
+export type LivenessReason = Extract<ReconnectReason, 'heartbeat' | 'silence'>;
+export const LIVENESS_REASONS: readonly LivenessReason[] = ['heartbeat', 'silence'];
+
 /** Kinds of bad input from an exchange. A bounded set (metric label). */
 export type RejectKind =
   | 'invalid_json'
@@ -64,6 +68,15 @@ export interface ConnectionSnapshot {
   readonly rejected: Readonly<Record<RejectKind, number>>;
   /** The symbols this connection serves. */
   readonly symbols: readonly string[];
+  // Optional so that snapshot fixtures written before them stay valid; a Connection always sets them.
+  /** Why the connection is not live (the last failure: `getaddrinfo ENOTFOUND stream.binance.com`); null while live. */
+  readonly cause?: string | null;
+  /** Dead sockets found by a missed liveness deadline, by which deadline (standby sockets included). */
+  readonly detections?: Readonly<Record<LivenessReason, number>>;
+  /** Streams requested again because the exchange's subscription listing lacked them (Binance). */
+  readonly resubscribed?: number;
+  /** Symbols the exchange refused and that wait for a retry (OKX 60018). */
+  readonly refusedSymbols?: readonly string[];
 }
 
 export interface PipelineSnapshot {

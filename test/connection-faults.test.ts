@@ -8,6 +8,7 @@ import { ExchangeSimulator } from '../src/simulator/index.ts';
 import type { FaultKind, SimExchange } from '../src/simulator/index.ts';
 import { createConnections } from '../src/exchanges/connections.ts';
 import type { Connection } from '../src/connection/connection.ts';
+import type { CollectorError } from '../src/errors.ts';
 import type { ConnectionSnapshot, ReconnectReason } from '../src/snapshots.ts';
 import { CollectingSink } from './helpers/collect-sink.ts';
 import { simConfig } from './helpers/collector-env.ts';
@@ -36,15 +37,24 @@ const common: Case[] = [
   { fault: 'oversized', reason: 'protocol', check: (b, a) => assert.equal(a.rejected.oversized, b.rejected.oversized + 1) },
 ];
 const perExchange: Record<SimExchange, Case[]> = {
-  binance: [...common, { fault: 'blackhole', reason: 'silence' }, { fault: 'serverShutdown', reason: 'notice' }],
-  okx: [...common, { fault: 'blackhole', reason: 'heartbeat' }, { fault: 'notice64008', reason: 'notice' }],
+  binance: [
+    ...common,
+    { fault: 'blackhole', reason: 'heartbeat', check: (b, a) => assert.equal(a.detections!.heartbeat, b.detections!.heartbeat + 1) },
+    { fault: 'serverShutdown', reason: 'notice' },
+  ],
+  okx: [
+    ...common,
+    { fault: 'blackhole', reason: 'heartbeat', check: (b, a) => assert.equal(a.detections!.heartbeat, b.detections!.heartbeat + 1) },
+    // OKX sends no 64008 on /business, where trades-all lives: the upgrade arrives as a plain close.
+    { fault: 'notice64008', reason: 'close', check: (b, a) => assert.equal(a.reconnectsByReason.notice, b.reconnectsByReason.notice, 'no notice on /business') },
+  ],
 };
 
 describe('fault kinds against the simulator', () => {
   let sim: ExchangeSimulator;
   let connections: Connection[];
   const sink = new CollectingSink();
-  const logs = captureLogs('info');
+  const logs = captureLogs('debug');
 
   before(async () => {
     sim = await ExchangeSimulator.start(SIM_OPTIONS);
@@ -132,22 +142,49 @@ describe('planned rotation and refused symbols', () => {
     }
   });
 
-  test('okx unknown instrument: one clear error naming it, not resubscribed, the other symbol keeps flowing', async () => {
+  test('okx unknown instrument (60018): errors naming it, confirmed unknown by the instruments endpoint, retried only after a long wait; the other symbol keeps flowing', async () => {
     const sim = await ExchangeSimulator.start({ ...SIM_OPTIONS, okxSymbols: ['BTC-USDT'] });
     const sink = new CollectingSink();
     const logs = captureLogs();
-    const [conn] = createConnections(simConfig(sim, { BINANCE_SYMBOLS: '', OKX_SYMBOLS: 'BTC-USDT,FOO-BAR' }), sink, logs.logger);
+    const [conn] = createConnections(simConfig(sim, { BINANCE_SYMBOLS: '', OKX_SYMBOLS: 'BTC-USDT,FOO-BAR', REFUSED_SYMBOL_RETRY_MS: '1500' }), sink, logs.logger);
+    const errors = () => logs.find((l) => l.level === 50 && String(l.msg).includes('FOO-BAR'));
     try {
       conn!.start();
       await waitFor(() => sink.count('okx', 'BTC-USDT') > 5, 5000, 'BTC-USDT flowing');
-      await waitFor(() => logs.find((l) => l.level === 50 && String(l.msg).includes('FOO-BAR')).length === 1, 3000, 'error naming FOO-BAR');
+      await waitFor(() => errors().some((l) => l.verdict === 'unknown'), 5000, 'refusal confirmed against the instruments endpoint');
+      assert.match(String(errors()[0]!.msg), /exchange refused FOO-BAR: OKX error 60018: Wrong URL or channel:trades-all,instId:FOO-BAR/);
+      assert.match(String(errors().find((l) => l.verdict === 'unknown')!.msg), /public\/instruments\?instType=SPOT does not list it \(unknown instrument\); subscribing it again in 1500 ms/);
+      assert.deepEqual(conn!.snapshot().refusedSymbols, ['FOO-BAR']);
       sim.inject('okx', 'close1001');
       await waitFor(() => conn!.snapshot().reconnects === 1 && conn!.state === 'live', 5000, 'reconnected');
       const before = sink.count('okx', 'BTC-USDT');
       await waitFor(() => sink.count('okx', 'BTC-USDT') > before + 5, 5000, 'BTC-USDT flowing after reconnect');
-      assert.deepEqual(sim.subscriptions('okx'), [['BTC-USDT']], 'FOO-BAR not resubscribed');
-      assert.equal(logs.find((l) => l.level === 50 && String(l.msg).includes('FOO-BAR')).length, 1, 'no error loop');
+      assert.deepEqual(sim.subscriptions('okx'), [['BTC-USDT']], 'FOO-BAR not resubscribed on reconnect while it waits');
+      assert.equal(errors().filter((l) => l.verdict === 'unknown').length, 1, 'no error loop');
+      // Never refused for good on one error: after the wait it is asked for again (and refused again, with a doubled wait).
+      await waitFor(() => errors().some((l) => l.verdict === 'unknown' && l.retryInMs === 3000), 6000, 'second refusal after the retry, wait doubled');
+      assert.equal(conn!.state, 'live');
       assert.deepEqual(conn!.snapshot().symbols, ['BTC-USDT']);
+    } finally {
+      await conn!.stop();
+      await sim.stop();
+    }
+  });
+
+  test('okx: every instrument refused (trades-all not served on the URL) is a configuration error naming the URL and the channel', async () => {
+    const sim = await ExchangeSimulator.start({ ...SIM_OPTIONS, okxTradesAllOn: 'public' });
+    const logs = captureLogs();
+    const fatal: CollectorError[] = [];
+    const [conn] = createConnections(simConfig(sim, { BINANCE_SYMBOLS: '', OKX_SYMBOLS: 'BTC-USDT,ETH-USDT' }), new CollectingSink(), logs.logger, { onFatal: (e) => fatal.push(e) });
+    try {
+      conn!.start();
+      await waitFor(() => fatal.length === 1, 8000, 'fatal configuration error reported');
+      assert.equal(fatal[0]!.code, 'E_SUBSCRIPTION_REFUSED');
+      assert.match(fatal[0]!.message, new RegExp(`refused every instrument of okx-0 on ${sim.okxWsUrl.replace(/[.:/]/g, '\\$&')}/ws/v5/business channel trades-all`));
+      assert.match(fatal[0]!.message, /60018/);
+      assert.match(fatal[0]!.message, /lists BTC-USDT, ETH-USDT: the URL or the channel is wrong/);
+      assert.equal(conn!.state, 'stopped');
+      assert.equal(sim.liveSockets('okx'), 0);
     } finally {
       await conn!.stop();
       await sim.stop();

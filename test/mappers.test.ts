@@ -41,7 +41,7 @@ test('binance prices and quantities stay exact decimal strings', () => {
 
 test('binance control responses, serverShutdown (raw and combined) classify', () => {
   assert.deepEqual(classifyBinanceFrame('{"result":null,"id":1}', AT), { kind: 'ack' });
-  assert.deepEqual(classifyBinanceFrame('{"result":["btcusdt@trade"],"id":1}', AT), { kind: 'ack' });
+  assert.deepEqual(classifyBinanceFrame('{"result":["btcusdt@trade"],"id":1}', AT), { kind: 'subscriptions', symbols: ['BTCUSDT'] });
   assert.equal(classifyBinanceFrame('{"error":{"code":2,"msg":"Invalid request: invalid stream"},"id":2}', AT).kind, 'rejected');
   assert.equal(classifyBinanceFrame('{"e":"serverShutdown","E":1770123456789}', AT).kind, 'notice');
   assert.equal(classifyBinanceFrame('{"stream":"!serverShutdown","data":{"e":"serverShutdown","E":1770123456789}}', AT).kind, 'notice');
@@ -98,8 +98,8 @@ test('okx events: pong, subscribe ack, notice 64008, unknown instrument, tolerat
 
 test('okx push with one bad trade among good ones keeps the good ones and reports the bad one', () => {
   const frame = '{"arg":{"channel":"trades-all","instId":"BTC-USDT"},"data":[' +
-    '{"instId":"BTC-USDT","tradeId":"1","px":"1.5","sz":"2","side":"sell","ts":"1"},' +
-    '{"instId":"BTC-USDT","tradeId":"2","px":"-1.5","sz":"2","side":"sell","ts":"2"}]}';
+    '{"instId":"BTC-USDT","tradeId":"1","px":"1.5","sz":"2","side":"sell","ts":"1630048897897"},' +
+    '{"instId":"BTC-USDT","tradeId":"2","px":"-1.5","sz":"2","side":"sell","ts":"1630048897898"}]}';
   const r = classifyOkxFrame(frame, AT);
   assert.equal(r.kind, 'ticks');
   const t = r as Extract<FrameResult, { kind: 'ticks' }>;

@@ -94,7 +94,7 @@ describe('the stats line against the simulator', () => {
     assert.deepEqual(keysOf(line), ['alarms', 'at', 'connections', 'gaps', 'intervalMs', 'pipeline', 'pool', 'process']);
     assert.ok(line.intervalMs > 0);
     for (const c of line.connections) {
-      assert.deepEqual(keysOf(c), ['closeCodes', 'connId', 'connects', 'exchange', 'frames', 'framesTotal', 'lastBackoffMs', 'reconnects', 'rejected', 'rejectedTotal', 'state', 'ticks', 'ticksTotal', 'uptimeMs']);
+      assert.deepEqual(keysOf(c), ['cause', 'closeCodes', 'connId', 'connects', 'detections', 'exchange', 'frames', 'framesTotal', 'lastBackoffMs', 'reconnects', 'refusedSymbols', 'rejected', 'rejectedTotal', 'resubscribed', 'state', 'ticks', 'ticksTotal', 'uptimeMs']);
       assert.deepEqual(keysOf(c.reconnects), ['byReason', 'interval', 'intervalByReason', 'total']);
       assert.deepEqual(keysOf(c.reconnects.byReason), [...RECONNECT_REASONS].sort());
       assert.deepEqual(keysOf(c.rejected), [...REJECT_KINDS].sort());

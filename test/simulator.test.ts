@@ -625,10 +625,11 @@ describe('faults at the wire level', () => {
     });
   });
 
-  test('serverShutdown (combined form) then close; OKX notice 64008 then close', async () => {
+  test('serverShutdown (combined form) then close; OKX service upgrade: notice 64008 then close on /public, a plain close without notice on /business', async () => {
     await withSim({ shutdownCloseDelayMs: 200, noticeCloseDelayMs: 200 }, async (sim) => {
       const bn = await Client.open(`${sim.binanceWsUrl}/stream?streams=btcusdt@trade`);
-      const okx = await Client.open(`${sim.okxWsUrl}/ws/v5/business`);
+      const okx = await Client.open(`${sim.okxWsUrl}/ws/v5/public`);
+      const business = await Client.open(`${sim.okxWsUrl}/ws/v5/business`);
       sim.inject('binance', 'serverShutdown');
       sim.inject('okx', 'notice64008');
       const shutdown = await bn.expect((m) => m.stream === '!serverShutdown', 'serverShutdown');
@@ -639,6 +640,8 @@ describe('faults at the wire level', () => {
       assert.match(notice.connId as string, /^[0-9a-f]{8}$/);
       await bn.waitClosed();
       await okx.waitClosed();
+      assert.equal((await business.waitClosed()).code, 1001, '/business closed too');
+      assert.deepEqual(business.frames.filter((f) => f.text.includes('"notice"')), [], 'but never got a notice');
       assert.throws(() => sim.inject('binance', 'notice64008'), /does not exist on binance/);
     });
   });

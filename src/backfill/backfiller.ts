@@ -15,6 +15,7 @@ import { GapTracker } from './gap-tracker.ts';
 import type { Gap } from './gap-tracker.ts';
 import { holesInTable, lastStoredIds, markGap, recordGap, storedInRange, unfilledGaps } from './gap-store.ts';
 import type { RangeFiller } from './range-fill.ts';
+import { isRateLimited } from './rest-client.ts';
 
 export interface BackfillerOptions {
   readonly config: BackfillConfig;
@@ -234,6 +235,11 @@ export class Backfiller {
       }
     } catch (err) {
       if (signal.aborted) return;
+      if (isRateLimited(err)) {
+        // The exchange asked us to slow down: the row stays open and the retry loop comes back for it.
+        this.#log.info({ ...where, err }, 'gap not filled yet: the exchange is rate limiting; will retry');
+        return;
+      }
       const reason = err instanceof Error ? err.message : String(err);
       this.#setUnfillable(job, true);
       this.#log.warn({ ...where, err }, 'gap not fillable now; will retry');

@@ -1,5 +1,5 @@
 /** OKX `GET /api/v5/market/history-trades?instId&type=1&after&limit` (newest first, ≤100), paged backwards over a gap. */
-import { mapOkxRestPage } from '../exchanges/okx/okx-mapper.ts';
+import { mapOkxRestPage, okxRateLimited } from '../exchanges/okx/okx-mapper.ts';
 import type { Logger } from '../logger.ts';
 import type { Tick } from '../tick.ts';
 import type { RateBudget } from './rate-budget.ts';
@@ -11,13 +11,14 @@ const MAX_LIMIT = 100;
 /** OKX documents no Retry-After; its history window is 2 s. */
 const OKX_RATE_WINDOW_MS = 2_000;
 
+
 export function createOkxHistory(opts: { restBaseUrl: string; budget: RateBudget; logger: Logger }): RangeFiller {
   const log = opts.logger.child({ component: 'backfill', exchange: 'okx' });
 
   /** Trades with tradeId < `before` (OKX's `after` means "older than"), newest first. */
   async function page(instId: string, before: number, signal?: AbortSignal): Promise<Tick[]> {
     const url = `${opts.restBaseUrl}/api/v5/market/history-trades?instId=${encodeURIComponent(instId)}&type=1&after=${before}&limit=${MAX_LIMIT}`;
-    const body = await getJson({ url, budget: opts.budget, cost: 1, logger: log, defaultRateLimitWaitMs: OKX_RATE_WINDOW_MS, ...(signal ? { signal } : {}) });
+    const body = await getJson({ url, budget: opts.budget, cost: 1, logger: log, defaultRateLimitWaitMs: OKX_RATE_WINDOW_MS, rateLimitedBody: okxRateLimited, ...(signal ? { signal } : {}) });
     const mapped = mapOkxRestPage(body, instId, Date.now());
     if (!mapped.ok) throw new RestError('E_REST', mapped.detail, 200, '');
     const [first] = mapped.rejects;

@@ -28,6 +28,13 @@ export interface RestRequest {
   readonly defaultRateLimitWaitMs?: number;
   /** Give up (the gap stays open and is retried later) after this long. */
   readonly maxRetryTimeMs?: number;
+  /** A rate limit the exchange reports in the body of a successful answer (OKX: code 50011 with HTTP 200). */
+  readonly rateLimitedBody?: (body: unknown) => boolean;
+}
+
+/** A rate-limited answer (429, 418, or a body that says so): it pauses the shared budget; never a final failure. */
+export function isRateLimited(err: unknown): boolean {
+  return err instanceof RestError && err.code === 'E_REST_RATE_LIMITED';
 }
 
 const REQUEST_TIMEOUT_MS = 10_000;
@@ -47,19 +54,24 @@ async function getOnce(req: RestRequest): Promise<unknown> {
     throw err;
   }
   if (res.status >= 400 && res.status !== 429 && res.status !== 418) req.budget.counters.errors++;
-  if (res.status === 429 || res.status === 418) {
-    req.budget.counters.rateLimited++;
-    const wait = parseRetryAfter(res.headers.get('retry-after')) ?? req.defaultRateLimitWaitMs ?? 2_000;
-    req.budget.pauseFor(wait);
-    throw new RestError('E_REST_RATE_LIMITED', `HTTP ${res.status} rate limited, waiting ${wait} ms`, res.status, body.slice(0, 300), wait);
-  }
+  if (res.status === 429 || res.status === 418) throw rateLimited(req, res, body, `HTTP ${res.status} rate limited`);
   if (res.status >= 500) throw new RestError('E_REST', `HTTP ${res.status}: ${body.slice(0, 200)}`, res.status, body.slice(0, 300));
   if (res.status >= 400) throw new AbortError(new RestError('E_REST', `HTTP ${res.status}: ${body.slice(0, 200)}`, res.status, body.slice(0, 300)));
+  let json: unknown;
   try {
-    return JSON.parse(body) as unknown;
+    json = JSON.parse(body) as unknown;
   } catch {
     throw new RestError('E_REST', `response is not JSON: ${body.slice(0, 100)}`, res.status, body.slice(0, 300));
   }
+  if (req.rateLimitedBody?.(json)) throw rateLimited(req, res, body, `HTTP ${res.status} answer says rate limited`);
+  return json;
+}
+
+function rateLimited(req: RestRequest, res: Response, body: string, what: string): RestError {
+  req.budget.counters.rateLimited++;
+  const wait = parseRetryAfter(res.headers.get('retry-after')) ?? req.defaultRateLimitWaitMs ?? 2_000;
+  req.budget.pauseFor(wait);
+  return new RestError('E_REST_RATE_LIMITED', `${what}, waiting ${wait} ms`, res.status, body.slice(0, 300), wait);
 }
 
 /**
@@ -75,7 +87,7 @@ export function getJson(req: RestRequest): Promise<unknown> {
     randomize: true,
     maxRetryTime: req.maxRetryTimeMs ?? 120_000,
     ...(req.signal ? { signal: req.signal } : {}),
-    shouldConsumeRetry: ({ error }) => !(error instanceof RestError && error.code === 'E_REST_RATE_LIMITED'),
+    shouldConsumeRetry: ({ error }) => !isRateLimited(error),
     onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
       req.logger.warn({ url: req.url, attempt: attemptNumber, retriesLeft, err: error }, 'REST request failed');
     },

@@ -4,6 +4,7 @@
  * as soon as the replacement is live. Reconnects close (and if need be terminate) the old socket first.
  */
 import type { ConnectionConfig } from '../config.ts';
+import type { CollectorError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { ConnectionSnapshot, ConnectionStateName, ReconnectReason } from '../snapshots.ts';
 import type { Tick, TickSink } from '../tick.ts';
@@ -13,6 +14,8 @@ import type { Feed, FrameResult } from './feed.ts';
 import { Link } from './link.ts';
 import type { CloseMode, LinkEnd } from './link.ts';
 import { describe, describeError } from '../describe-value.ts';
+import { RateLimitedLog } from './rate-limited-log.ts';
+import { shortUrl, SymbolRefusals } from './refusals.ts';
 import { RejectLog } from './reject-log.ts';
 import { Subscription } from './subscription.ts';
 import { transition } from './state.ts';
@@ -27,7 +30,21 @@ export interface ConnectionOptions {
   readonly logger: Logger;
   /** Randomness for backoff jitter; injectable for tests. */
   readonly random?: () => number;
+  /**
+   * The connection cannot work as configured (the exchange refused every symbol): it has stopped itself, and the
+   * process should stop with a configuration error. Without a listener the connection just stays stopped.
+   */
+  readonly onFatal?: (err: CollectorError) => void;
 }
+
+/** Close codes of a clean, intended close: normal, going away (upgrade, restart), service restart. */
+const CLEAN_CLOSE_CODES: ReadonlySet<number> = new Set([1000, 1001, 1012]);
+/** A repeated failure cause is warned about at most this often (with the count suppressed meanwhile). */
+const FAILURE_WARN_INTERVAL_MS = 60_000;
+/** Rounds of resubscribing what a listing lacked, per socket, before we only report it. */
+const MAX_RESUBSCRIBE_ROUNDS = 3;
+/** Transitions of a failing reconnect loop are logged at debug: the failure itself gets one (rate-limited) warn line. */
+const QUIET_STATES: ReadonlySet<ConnectionStateName> = new Set(['closing', 'backoff']);
 
 /** Peers that are known dead get no close handshake: terminate at once. */
 const TERMINATE_REASONS: ReadonlySet<ReconnectReason> = new Set(['silence', 'heartbeat', 'handshake_timeout', 'error', 'refused']);
@@ -42,7 +59,12 @@ export class Connection {
   readonly #counters = new ConnectionCounters();
   readonly #timers = new Timers();
   readonly #rejectLog: RejectLog;
+  readonly #failureLog: RateLimitedLog;
   readonly #closing = new Set<Promise<void>>();
+  readonly #onFatal: ((err: CollectorError) => void) | undefined;
+  readonly #refusals: SymbolRefusals;
+  readonly #resubscribeRounds = new WeakMap<Link, number>();
+  #cause: string | null = null;
   #symbols: string[];
   /** The per-tick check: a tick of any other symbol is rejected as `unexpected_symbol`. */
   readonly #subscription: Subscription;
@@ -62,8 +84,19 @@ export class Connection {
     this.#sink = opts.sink;
     this.#symbols = [...opts.symbols];
     this.#subscription = new Subscription(opts.symbols);
+    this.#onFatal = opts.onFatal;
     this.#log = opts.logger.child({ component: 'connection', exchange: opts.feed.exchange, connId: opts.connId });
     this.#rejectLog = new RejectLog(this.#log);
+    this.#failureLog = new RateLimitedLog(this.#log, FAILURE_WARN_INTERVAL_MS);
+    this.#refusals = new SymbolRefusals({
+      connId: opts.connId,
+      feed: opts.feed,
+      configured: [...opts.symbols],
+      retryBaseMs: opts.config.refusedSymbolRetryMs,
+      log: this.#log,
+      retry: (symbol) => this.#subscribeAgain(symbol),
+      allRefused: (err) => void this.stop().then(() => this.#onFatal?.(err)),
+    });
     this.#backoff = new Backoff({
       baseMs: opts.config.backoffBaseMs,
       factor: opts.config.backoffFactor,
@@ -113,10 +146,15 @@ export class Connection {
       ticks: c.ticks,
       rejected: { ...c.rejected },
       symbols: [...this.#symbols],
+      cause: this.#state === 'live' || this.#state === 'rotating' ? null : this.#cause,
+      detections: { ...c.detections },
+      resubscribed: c.resubscribed,
+      refusedSymbols: this.#refusals.waiting,
     };
   }
 
   async #stop(): Promise<void> {
+    this.#refusals.close();
     if (this.#state !== 'stopped') this.#to('stopping', 'stop');
     this.#timers.clearAll();
     this.#drainUnsubscribe?.();
@@ -133,7 +171,8 @@ export class Connection {
     if (from === next) return;
     this.#state = transition(from, next);
     if (next !== 'live' && next !== 'rotating') this.#liveSince = null;
-    this.#log.info({ from, to: next, reason, attempt: this.#attempts, ...extra }, 'connection state');
+    const quiet = QUIET_STATES.has(next) || (from === 'backoff' && next === 'connecting');
+    this.#log[quiet ? 'debug' : 'info']({ from, to: next, reason, attempt: this.#attempts, ...extra }, 'connection state');
   }
 
   #openLink(role: 'primary' | 'standby'): void {
@@ -147,6 +186,7 @@ export class Connection {
         closeGraceMs: this.#config.closeGraceMs,
         maxPayloadBytes: this.#config.maxPayloadBytes,
         ...(this.#feed.heartbeat ? { heartbeat: this.#feed.heartbeat } : {}),
+        ...(this.#feed.controlIntervalMs !== undefined ? { controlIntervalMs: this.#feed.controlIntervalMs } : {}),
       },
       {
         onOpen: (l) => this.#onOpen(l),
@@ -170,7 +210,7 @@ export class Connection {
     if (!this.#isCurrent(link)) return;
     this.#counters.connects += 1;
     if (link === this.#link) this.#to('subscribing', 'socket open');
-    for (const msg of this.#feed.subscribeMessages(this.#symbols)) link.send(msg);
+    link.sendPaced(this.#feed.subscribeMessages(this.#symbols));
   }
 
   #onText(link: Link, text: string, receivedAt: number): void {
@@ -204,6 +244,10 @@ export class Connection {
       }
       case 'ack':
         this.#markLive(link, 'subscription acknowledged');
+        return;
+      case 'subscriptions':
+        this.#markLive(link, 'subscriptions listed');
+        this.#checkListing(link, result.symbols);
         return;
       case 'notice':
         this.#onNotice(link, result.detail);
@@ -257,7 +301,27 @@ export class Connection {
     if (this.#state !== 'subscribing') return;
     this.#to('live', why);
     this.#liveSince = Date.now();
+    this.#cause = null;
     this.#armAgeLimit();
+  }
+
+  /** The exchange listed this socket's subscriptions: request again what it lacks (a bounded number of rounds). */
+  #checkListing(link: Link, listed: readonly string[]): void {
+    const have = new Set(listed);
+    const missing = this.#symbols.filter((s) => !have.has(s));
+    if (missing.length === 0 || !this.#feed.resubscribeMessages) return;
+    const round = (this.#resubscribeRounds.get(link) ?? 0) + 1;
+    this.#resubscribeRounds.set(link, round);
+    const sample = missing.slice(0, 20);
+    if (round > MAX_RESUBSCRIBE_ROUNDS) {
+      if (round === MAX_RESUBSCRIBE_ROUNDS + 1) {
+        this.#log.error({ missing: sample, count: missing.length }, `the exchange still lists ${missing.length} of our streams as not subscribed after ${MAX_RESUBSCRIBE_ROUNDS} requests; giving up on this socket`);
+      }
+      return;
+    }
+    this.#counters.resubscribed += missing.length;
+    this.#log.warn({ missing: sample, count: missing.length, round }, `the exchange's subscription list lacks ${missing.length} of ${this.#symbols.length} streams: subscribing them again`);
+    link.sendPaced(this.#feed.resubscribeMessages(missing));
   }
 
   #armAgeLimit(): void {
@@ -312,6 +376,10 @@ export class Connection {
   #onEnd(link: Link, end: LinkEnd): void {
     if (!this.#isCurrent(link)) return;
     if (end.closeCode !== undefined && end.reason === 'close') this.#counters.countCloseCode(end.closeCode);
+    if (end.reason === 'silence' || end.reason === 'heartbeat') {
+      this.#counters.detections[end.reason] += 1;
+      this.#log.warn({ reason: end.reason, detail: end.detail, silentMs: end.silentMs, standby: link === this.#standby }, `dead socket detected: ${end.detail} (nothing received for ${end.silentMs} ms); terminating it`);
+    }
     if (end.oversized) this.#reject(link, 'oversized', end.detail, `<frame over ${this.#config.maxPayloadBytes} bytes>`);
     if (link === this.#standby) {
       this.#abandonStandby(`${end.reason}: ${end.detail}`);
@@ -334,26 +402,48 @@ export class Connection {
     this.#to(standby.isOpen ? 'subscribing' : 'connecting', `old socket ended during rotation (${end.reason}: ${end.detail})`);
   }
 
-  /** Close the failed socket, wait until it is gone, then back off and reconnect. */
+  /**
+   * Close the failed socket, wait until it is gone, then back off and reconnect. A clean close of a socket that had
+   * been live for PLANNED_CLOSE_MIN_LIVE_MS is a planned disconnect (an upgrade or restart, which on OKX /business
+   * arrives without notice): reconnect at once, without backoff; backfill fills the hole as for any reconnect.
+   */
   #teardown(end: LinkEnd): void {
     const link = this.#link;
+    const wasLive = this.#state === 'live';
+    const liveForMs = this.#liveSince === null ? 0 : Date.now() - this.#liveSince;
+    const planned = end.reason === 'close' && end.closeCode !== undefined && CLEAN_CLOSE_CODES.has(end.closeCode) && wasLive && liveForMs >= this.#config.plannedCloseMinLiveMs;
     this.#link = null;
     this.#timers.clear('age');
     this.#counters.countReconnect(end.reason);
+    this.#cause = end.detail;
     this.#to('closing', `${end.reason}: ${end.detail}`);
     const mode: CloseMode = TERMINATE_REASONS.has(end.reason) ? 'terminate' : 'graceful';
     const gone = link ? this.#closeInBackground(link, mode) : Promise.resolve();
     void gone.then(() => {
       if (this.#state !== 'closing') return;
       const ceilingMs = this.#backoff.ceiling();
-      const delay = this.#backoff.next(end.retryAfterMs);
+      const delay = planned ? 0 : this.#backoff.next(end.retryAfterMs);
       this.#counters.lastBackoffMs = delay;
-      this.#to('backoff', `reconnect in ${delay} ms`, { delayMs: delay, ceilingMs, retryAfterMs: end.retryAfterMs ?? null });
+      this.#reportFailure(end, wasLive, link?.url ?? this.#feed.url(this.#symbols), planned ? 'planned' : delay);
+      this.#to('backoff', planned ? `planned close after ${liveForMs} ms live: reconnect at once` : `reconnect in ${delay} ms`, { delayMs: delay, ceilingMs, retryAfterMs: end.retryAfterMs ?? null });
       this.#timers.set('backoff', delay, () => {
         this.#to('connecting', 'backoff elapsed');
         this.#openLink('primary');
       });
     });
+  }
+
+  /** One warn line per failing situation (the same cause again within a minute only counts as suppressed). */
+  #reportFailure(end: LinkEnd, wasLive: boolean, url: string, retry: number | 'planned'): void {
+    const where = shortUrl(url);
+    const fields = { reason: end.reason, detail: end.detail, url: where, attempt: this.#attempts, retryInMs: retry === 'planned' ? 0 : retry, closeCode: end.closeCode ?? null, status: end.status ?? null };
+    const name = `${this.#feed.exchange}/${this.connId}`;
+    if (retry === 'planned') {
+      this.#log.info(fields, `${name}: the exchange closed the connection cleanly (${end.detail}): reconnecting at once`);
+      return;
+    }
+    const msg = wasLive ? `${name} lost its connection to ${where}: ${end.detail}; reconnecting in ${retry} ms` : `${name} cannot connect to ${where}: ${end.detail}; retrying in ${retry} ms`;
+    this.#failureLog.warn(`${wasLive ? 'lost' : 'failed'}:${end.reason}:${end.detail}`, fields, msg);
   }
 
   #closeInBackground(link: Link, mode: CloseMode): Promise<void> {
@@ -362,16 +452,21 @@ export class Connection {
     return gone;
   }
 
+  /** The exchange refused one symbol: out of the set; SymbolRefusals decides when it comes back (or that none can). */
   #refuseSymbol(symbol: string, detail: string, text: string): void {
     this.#counters.rejected.exchange_error += 1;
     if (!this.#symbols.includes(symbol)) return;
     this.#symbols = this.#symbols.filter((s) => s !== symbol);
     this.#subscription.delete(symbol);
-    this.#log.error({ symbol, detail, sample: text.slice(0, 300) }, `exchange refused symbol ${symbol}; it will not be resubscribed`);
-    if (this.#symbols.length === 0) {
-      this.#log.error('every symbol of this connection was refused; stopping it');
-      void this.stop();
-    }
+    this.#refusals.refused(symbol, detail, text, this.#symbols.length);
+  }
+
+  #subscribeAgain(symbol: string): void {
+    if (this.#stopped || this.#symbols.includes(symbol)) return;
+    this.#symbols.push(symbol);
+    this.#subscription.add(symbol);
+    const link = this.#link;
+    if (link?.isOpen && (this.#state === 'live' || this.#state === 'subscribing')) link.sendPaced((this.#feed.resubscribeMessages ?? this.#feed.subscribeMessages)([symbol]));
   }
 
   #reject(link: Link, kind: Parameters<RejectLog['report']>[0], detail: string, sample: string, err?: unknown): void {
@@ -380,3 +475,4 @@ export class Connection {
     this.#rejectLog.report(kind, detail, sample, Date.now(), err);
   }
 }
+

@@ -1,6 +1,6 @@
 /** Per-connection counters, kept for the life of the process; snapshots feed the stats line and /metrics. */
-import { RECONNECT_REASONS, REJECT_KINDS } from '../snapshots.ts';
-import type { ReconnectReason, RejectKind } from '../snapshots.ts';
+import { LIVENESS_REASONS, RECONNECT_REASONS, REJECT_KINDS } from '../snapshots.ts';
+import type { LivenessReason, ReconnectReason, RejectKind } from '../snapshots.ts';
 
 function zeroes<K extends string>(keys: readonly K[]): Record<K, number> {
   return Object.fromEntries(keys.map((k) => [k, 0])) as Record<K, number>;
@@ -19,6 +19,8 @@ export class ConnectionCounters {
   lastBackoffMs = 0;
   frames = 0;
   ticks = 0;
+  resubscribed = 0;
+  readonly detections: Record<LivenessReason, number> = zeroes(LIVENESS_REASONS);
   readonly reconnectsByReason: Record<ReconnectReason, number> = zeroes(RECONNECT_REASONS);
   readonly rejected: Record<RejectKind, number> = zeroes(REJECT_KINDS);
   readonly closeCodes: Record<string, number> = {};

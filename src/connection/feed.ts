@@ -4,6 +4,7 @@
  */
 import type { Exchange, Tick } from '../tick.ts';
 import type { RejectKind } from '../snapshots.ts';
+import type { InstrumentLookup } from '../exchanges/instruments.ts';
 
 export interface Rejection {
   readonly kind: RejectKind;
@@ -13,8 +14,10 @@ export interface Rejection {
 export type FrameResult =
   /** Trade data: the valid ticks, plus the reasons any other trades of the same frame were refused. */
   | { readonly kind: 'ticks'; readonly ticks: readonly Tick[]; readonly rejects?: readonly Rejection[] }
-  /** The exchange confirmed the subscription (Binance LIST_SUBSCRIPTIONS result, OKX subscribe ack). */
+  /** The exchange confirmed a request (Binance SUBSCRIBE result, OKX subscribe ack). */
   | { readonly kind: 'ack' }
+  /** The exchange listed what this socket is subscribed to (Binance LIST_SUBSCRIPTIONS), as exchange symbols. */
+  | { readonly kind: 'subscriptions'; readonly symbols: readonly string[] }
   /** An application-level heartbeat answer (OKX text `pong`). */
   | { readonly kind: 'heartbeat' }
   /** A planned disconnect announced by the exchange: rotate to a fresh socket. */
@@ -26,24 +29,36 @@ export type FrameResult =
   /** Known and harmless (e.g. an unsubscribe ack): counted as a frame, nothing else. */
   | { readonly kind: 'ignore' };
 
+/**
+ * Active liveness, independent of market activity: after `idleMs` without any inbound frame, send a ping; if
+ * nothing at all arrives within `timeoutMs` after it, the socket is dead (terminated, reason `heartbeat`). Any
+ * inbound frame (data, the pong, the exchange's own ping) proves the peer alive, so a busy socket never pings.
+ */
 export interface HeartbeatPolicy {
-  /** Send `payload` after this long without any inbound frame. */
   readonly idleMs: number;
-  /** ...and treat the connection as dead if nothing answers within this long. */
   readonly timeoutMs: number;
-  readonly payload: string;
+  /** A WebSocket ping control frame (Binance), or a text payload (OKX `ping`). */
+  readonly ping: 'frame' | { readonly text: string };
 }
 
 export interface Feed {
   readonly exchange: Exchange;
   /** The full WebSocket URL for this symbol set (bases come from config; the feed adds the path). */
   url(symbols: readonly string[]): string;
-  /** Text frames to send once the socket is open (may be empty). */
+  /** What the connection subscribes to, for messages (e.g. `@trade`, `trades-all`). */
+  readonly channel: string;
+  /** Text frames to send once the socket is open, paced by `controlIntervalMs` (may be empty). */
   subscribeMessages(symbols: readonly string[]): readonly string[];
+  /** Frames that request again the symbols a `subscriptions` listing lacked, then list again. */
+  resubscribeMessages?(symbols: readonly string[]): readonly string[];
+  /** Least spacing between control frames we send (Binance counts them, with pings and pongs, against 5/s). */
+  readonly controlIntervalMs?: number;
   /** Classify one inbound text frame. Must be pure apart from the clock value passed in. Never throws. */
   classify(text: string, receivedAt: number): FrameResult;
-  /** Application-level ping (OKX); Binance relies on the server's ping frames and the silence watchdog. */
+  /** Our ping and its deadline; without one only the silence watchdog judges the socket. */
   readonly heartbeat?: HeartbeatPolicy;
+  /** The exchange's public instrument list, to confirm a refused symbol (OKX 60018) before giving up on it. */
+  readonly instruments?: InstrumentLookup;
   /** Rotate to a fresh socket before the exchange's connection age limit (Binance 24 h). */
   readonly maxAgeMs?: number;
 }

@@ -23,6 +23,8 @@ export interface LinkEnd {
   readonly retryAfterMs?: number;
   /** True when ws refused a frame larger than maxPayload. */
   readonly oversized?: boolean;
+  /** For a liveness detection (silence, heartbeat): ms from the last inbound frame to the detection. */
+  readonly silentMs?: number;
 }
 
 export interface LinkOptions {
@@ -32,6 +34,8 @@ export interface LinkOptions {
   readonly closeGraceMs: number;
   readonly maxPayloadBytes: number;
   readonly heartbeat?: HeartbeatPolicy;
+  /** Least spacing of the frames queued with sendPaced(). */
+  readonly controlIntervalMs?: number;
 }
 
 export interface LinkEvents {
@@ -44,11 +48,16 @@ export interface LinkEvents {
 
 export type CloseMode = 'graceful' | 'terminate';
 
+/** Timers that watch the peer: suspended while paused, cleared on close. */
+const WATCHDOGS = ['silence', 'heartbeat-idle', 'heartbeat-deadline'] as const;
+
 export class Link {
   readonly id: number;
   readonly #opts: LinkOptions;
   readonly #events: LinkEvents;
   readonly #timers = new Timers();
+  /** Control frames waiting for their turn (sendPaced); bounded by what the feed asks to send. */
+  readonly #outbox: string[] = [];
   #ws: WebSocket | null = null;
   /** The TCP socket under #ws once upgraded: destroyed directly if ws never reports the close. */
   #raw: Duplex | null = null;
@@ -58,6 +67,11 @@ export class Link {
   #gone!: Promise<void>;
   #markGone!: () => void;
   #isGone = false;
+  /** ms epoch of the last inbound frame of any kind (data, ping, pong). */
+  #lastInboundAt = 0;
+  /** ms epoch of the last frame sent from the outbox (pings do not count: with a ping idle time shorter than the
+   * spacing they would starve it; their own rate is one per idle time at most). */
+  #lastPacedAt = 0;
 
   constructor(id: number, opts: LinkOptions, events: LinkEvents) {
     this.id = id;
@@ -79,8 +93,8 @@ export class Link {
     this.#ws = ws;
     ws.on('open', () => this.#onOpen());
     ws.on('message', (data: RawData, isBinary: boolean) => this.#onMessage(data, isBinary));
-    ws.on('ping', () => this.#onAlive());
-    ws.on('pong', () => this.#onAlive());
+    ws.on('ping', () => this.#onAlive(Date.now()));
+    ws.on('pong', () => this.#onAlive(Date.now()));
     ws.on('unexpected-response', (req: ClientRequest, res: IncomingMessage) => this.#onRefused(req, res));
     // ws swallows errors of the TCP socket once open (a reset only shows as close 1006): watch the socket itself so a
     // reset is reported as an error. This listener runs before ws's own, which then destroys the socket.
@@ -103,6 +117,10 @@ export class Link {
     return this.#isGone;
   }
 
+  get url(): string {
+    return this.#opts.url;
+  }
+
   /** Sends a text frame if the socket is open; returns whether it was sent. */
   send(text: string): boolean {
     if (!this.isOpen || this.#closeRequested) return false;
@@ -110,13 +128,38 @@ export class Link {
     return true;
   }
 
+  /**
+   * Queues control frames, sent in order at least `controlIntervalMs` apart, so requests never crowd the exchange's
+   * inbound message limit. Without an interval they go at once.
+   */
+  sendPaced(texts: readonly string[]): void {
+    if (this.#closeRequested || this.#ended) return;
+    this.#outbox.push(...texts);
+    if (!this.#timers.has('outbox')) this.#drainOutbox();
+  }
+
+  #drainOutbox(): void {
+    const spacing = this.#opts.controlIntervalMs ?? 0;
+    while (this.#outbox.length > 0) {
+      const wait = this.#lastPacedAt + spacing - Date.now();
+      if (spacing > 0 && wait > 0) {
+        this.#timers.set('outbox', wait, () => this.#drainOutbox());
+        return;
+      }
+      if (!this.send(this.#outbox.shift()!)) {
+        this.#outbox.length = 0; // not open any more: a new socket subscribes afresh
+        return;
+      }
+      this.#lastPacedAt = Date.now();
+      this.#expectAnswer('request');
+    }
+  }
+
   /** Stop reading (backpressure). Liveness timers are suspended while paused. */
   pause(): void {
     if (this.#paused) return;
     this.#paused = true;
-    this.#timers.clear('silence');
-    this.#timers.clear('heartbeat-idle');
-    this.#timers.clear('heartbeat-deadline');
+    for (const name of WATCHDOGS) this.#timers.clear(name);
     this.#ws?.pause();
   }
 
@@ -124,7 +167,7 @@ export class Link {
     if (!this.#paused) return;
     this.#paused = false;
     this.#ws?.resume();
-    if (this.isOpen) this.#onAlive();
+    if (this.isOpen) this.#onAlive(Date.now());
   }
 
   /**
@@ -135,9 +178,9 @@ export class Link {
     const ws = this.#ws;
     this.#closeRequested = true;
     this.#timers.clear('handshake');
-    this.#timers.clear('silence');
-    this.#timers.clear('heartbeat-idle');
-    this.#timers.clear('heartbeat-deadline');
+    this.#timers.clear('outbox');
+    this.#outbox.length = 0;
+    for (const name of WATCHDOGS) this.#timers.clear(name);
     if (!ws || this.#isGone) {
       this.#finish();
       return this.#gone;
@@ -167,14 +210,14 @@ export class Link {
   #onOpen(): void {
     this.#timers.clear('handshake');
     if (this.#closeRequested) return;
-    this.#onAlive();
+    this.#onAlive(Date.now());
     this.#events.onOpen(this);
   }
 
   #onMessage(data: RawData, isBinary: boolean): void {
     if (this.#closeRequested || this.#ended) return;
     const receivedAt = Date.now();
-    this.#onAlive();
+    this.#onAlive(receivedAt);
     if (isBinary) {
       this.#events.onBinary(this, byteLength(data));
       return;
@@ -182,23 +225,49 @@ export class Link {
     this.#events.onText(this, rawToString(data), receivedAt);
   }
 
-  /** Any inbound frame proves the peer alive: re-arm the silence watchdog and the heartbeat idle timer. */
-  #onAlive(): void {
+  /**
+   * Any inbound frame proves the peer alive: it answers an outstanding ping and pushes back the silence watchdog and
+   * the heartbeat idle timer (re-armed in place, no new timer per frame).
+   */
+  #onAlive(at: number): void {
+    this.#lastInboundAt = at;
     if (this.#paused || this.#closeRequested || this.#ended) return;
     this.#timers.clear('heartbeat-deadline');
     const silence = this.#opts.silenceTimeoutMs;
-    this.#timers.rearm('silence', silence, () =>
-      this.#end({ reason: 'silence', detail: `no data and no heartbeat for ${silence} ms` }),
-    );
+    this.#timers.rearm('silence', silence, () => this.#missed('silence', `no data and no heartbeat for ${silence} ms`));
     const hb = this.#opts.heartbeat;
     if (hb) this.#timers.rearm('heartbeat-idle', hb.idleMs, () => this.#sendHeartbeat(hb));
   }
 
+  /**
+   * Idle: ping. Not while requests wait in the outbox: each of them gets an answer too (and arms the same deadline),
+   * and a ping between them would only add to the exchange's inbound message count.
+   */
   #sendHeartbeat(hb: HeartbeatPolicy): void {
-    if (!this.send(hb.payload)) return;
-    this.#timers.set('heartbeat-deadline', hb.timeoutMs, () =>
-      this.#end({ reason: 'heartbeat', detail: `no answer to ${JSON.stringify(hb.payload)} within ${hb.timeoutMs} ms` }),
-    );
+    if (!this.isOpen || this.#closeRequested || this.#outbox.length > 0) return;
+    if (hb.ping === 'frame') this.#ws!.ping();
+    else this.#ws!.send(hb.ping.text);
+    this.#expectAnswer(hb.ping === 'frame' ? 'ping frame' : JSON.stringify(hb.ping.text));
+  }
+
+  /** We sent something the peer answers: if nothing at all arrives within the heartbeat timeout, it is dead. */
+  #expectAnswer(what: string): void {
+    const hb = this.#opts.heartbeat;
+    if (!hb || this.#timers.has('heartbeat-deadline')) return;
+    this.#timers.set('heartbeat-deadline', hb.timeoutMs, () => this.#missed('heartbeat', `no answer to our ${what} within ${hb.timeoutMs} ms`));
+  }
+
+  /**
+   * A liveness deadline fired. After an event-loop stall the timer can run before the poll phase reads frames that
+   * arrived meanwhile, so decide one turn later (setImmediate runs after the poll phase): a frame read by then
+   * proves the peer alive and has re-armed the watchdogs.
+   */
+  #missed(reason: 'silence' | 'heartbeat', detail: string): void {
+    const lastBefore = this.#lastInboundAt;
+    setImmediate(() => {
+      if (this.#ended || this.#closeRequested || this.#lastInboundAt !== lastBefore) return;
+      this.#end({ reason, detail, silentMs: Date.now() - this.#lastInboundAt });
+    });
   }
 
   #onRefused(req: ClientRequest, res: IncomingMessage): void {
@@ -216,7 +285,9 @@ export class Link {
     } else if (err.code?.startsWith('WS_ERR_')) {
       this.#end({ reason: 'protocol', detail: `${err.code}: ${err.message}` });
     } else {
-      this.#end({ reason: 'error', detail: err.code ? `${err.code}: ${err.message}` : err.message });
+      // Node's messages mostly name the code already ("getaddrinfo ENOTFOUND host", "connect ECONNREFUSED ...").
+      const detail = err.code && !err.message.includes(err.code) ? `${err.code}: ${err.message}` : err.message;
+      this.#end({ reason: 'error', detail });
     }
   }
 
@@ -230,9 +301,9 @@ export class Link {
     if (this.#ended) return;
     this.#ended = true;
     this.#timers.clear('handshake');
-    this.#timers.clear('silence');
-    this.#timers.clear('heartbeat-idle');
-    this.#timers.clear('heartbeat-deadline');
+    this.#timers.clear('outbox');
+    this.#outbox.length = 0;
+    for (const name of WATCHDOGS) this.#timers.clear(name);
     if (!this.#closeRequested) this.#events.onEnd(this, end);
   }
 
@@ -242,6 +313,7 @@ export class Link {
     this.#isGone = true;
     this.#ended = true;
     this.#timers.clearAll();
+    this.#outbox.length = 0;
     const ws = this.#ws;
     if (ws) {
       ws.removeAllListeners();

@@ -5,6 +5,7 @@
  */
 import type { Logger } from '../logger.ts';
 import type { RejectKind } from '../snapshots.ts';
+import { RateLimitedLog } from './rate-limited-log.ts';
 
 const SAMPLE_CHARS = 200;
 const DETAIL_CHARS = 300;
@@ -14,25 +15,15 @@ export function truncateSample(sample: string, max = SAMPLE_CHARS): string {
 }
 
 export class RejectLog {
-  readonly #logger: Logger;
-  readonly #intervalMs: number;
-  readonly #last = new Map<RejectKind, { at: number; suppressed: number }>();
+  readonly #log: RateLimitedLog;
 
   constructor(logger: Logger, intervalMs = 10_000) {
-    this.#logger = logger;
-    this.#intervalMs = intervalMs;
+    this.#log = new RateLimitedLog(logger, intervalMs);
   }
 
   report(kind: RejectKind, detail: string, sample: string, now = Date.now(), err?: unknown): void {
-    const entry = this.#last.get(kind);
-    if (entry && now - entry.at < this.#intervalMs) {
-      entry.suppressed += 1;
-      return;
-    }
-    const suppressed = entry?.suppressed ?? 0;
-    this.#last.set(kind, { at: now, suppressed: 0 });
-    const fields = { kind, detail: truncateSample(detail, DETAIL_CHARS), sample: truncateSample(sample), suppressedSinceLast: suppressed };
-    if (kind === 'internal') this.#logger.error({ ...fields, err }, 'frame handler failed; the frame is dropped, the connection carries on');
-    else this.#logger.warn(fields, 'rejected exchange frame');
+    const fields = { kind, detail: truncateSample(detail, DETAIL_CHARS), sample: truncateSample(sample) };
+    if (kind === 'internal') this.#log.write('error', kind, { ...fields, err }, 'frame handler failed; the frame is dropped, the connection carries on', now);
+    else this.#log.warn(kind, fields, 'rejected exchange frame', now);
   }
 }

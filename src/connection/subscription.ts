@@ -17,6 +17,10 @@ export class Subscription {
   }
 
   /** The symbol is no longer served (the exchange refused it). */
+  add(symbol: string): void {
+    this.#symbols.add(symbol);
+  }
+
   delete(symbol: string): void {
     this.#symbols.delete(symbol);
   }

@@ -53,6 +53,24 @@ export function safeInteger(obj: Record<string, unknown>, field: string, asStrin
   return Number.isSafeInteger(n) && n >= 0 ? ok(n) : fail('bad_number', `field "${field}" is not a non-negative safe integer: ${describe(v.value)}`);
 }
 
+/** Trade times before this are not real exchange trades (2010-01-01). */
+const MIN_TRADE_TIME_MS = 1_262_304_000_000;
+/** Clocks differ, but not by a day. */
+const MAX_CLOCK_SKEW_MS = 86_400_000;
+
+/**
+ * A trade time in epoch milliseconds, plausible against the time the frame was received: a value in microseconds
+ * (Binance `timeUnit=MICROSECOND`, 1,000 times too large) or in seconds is refused, never stored as milliseconds.
+ */
+export function epochMillis(obj: Record<string, unknown>, field: string, asString: boolean, receivedAt: number): Checked<number> {
+  const v = safeInteger(obj, field, asString);
+  if (!v.ok) return v;
+  if (v.value < MIN_TRADE_TIME_MS || v.value > receivedAt + MAX_CLOCK_SKEW_MS) {
+    return fail('bad_number', `field "${field}" is ${v.value}: not a time in milliseconds near ${receivedAt} (microseconds or seconds?)`);
+  }
+  return v;
+}
+
 export function boolean(obj: Record<string, unknown>, field: string): Checked<boolean> {
   const v = present(obj, field);
   if (!v.ok) return v;

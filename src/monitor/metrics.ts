@@ -5,7 +5,7 @@
  * exchange, conn, reason, kind, state, type.
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import { RECONNECT_REASONS, REJECT_KINDS } from '../snapshots.ts';
+import { LIVENESS_REASONS, RECONNECT_REASONS, REJECT_KINDS } from '../snapshots.ts';
 import type { ConnectionSnapshot, ConnectionStateName } from '../snapshots.ts';
 import { ALARM_KINDS } from './alarms.ts';
 import type { Alarm } from './alarms.ts';
@@ -70,6 +70,12 @@ function connectionMetrics(registry: Registry, src: MetricsSources): void {
   const conns = () => src.providers.connections();
   new CounterFeed(registry, 'reconnects_total', 'Reconnects by connection and reason', ['exchange', 'conn', 'reason'], (f) => {
     for (const c of conns()) for (const reason of RECONNECT_REASONS) f.set({ ...connLabels(c), reason }, c.reconnectsByReason[reason]);
+  });
+  new CounterFeed(registry, 'liveness_detections_total', 'Dead sockets found by a missed liveness deadline (heartbeat: our ping unanswered; silence: nothing at all)', ['exchange', 'conn', 'reason'], (f) => {
+    for (const c of conns()) for (const reason of LIVENESS_REASONS) f.set({ ...connLabels(c), reason }, c.detections?.[reason] ?? 0);
+  });
+  new CounterFeed(registry, 'resubscribed_streams_total', "Streams subscribed again because the exchange's subscription list lacked them", ['exchange', 'conn'], (f) => {
+    for (const c of conns()) f.set(connLabels(c), c.resubscribed ?? 0);
   });
   new CounterFeed(registry, 'connects_total', 'Sockets opened by connection', ['exchange', 'conn'], (f) => {
     for (const c of conns()) f.set(connLabels(c), c.connects);

@@ -220,7 +220,7 @@ class MonitorImpl implements Monitor {
     const reasons: string[] = [];
     const conns = this.#opts.providers.connections();
     if (conns.length === 0) reasons.push('no exchange connection is configured');
-    for (const c of conns) if (c.state !== 'live' && c.state !== 'rotating') reasons.push(`${c.exchange}/${c.connId} is ${c.state}`);
+    for (const c of conns) if (c.state !== 'live' && c.state !== 'rotating') reasons.push(`${c.exchange}/${c.connId} is ${c.state}${c.cause ? `: ${c.cause}` : ''}`);
     const db = this.#dbReadiness();
     if (db.reason) reasons.push(db.reason);
     return {

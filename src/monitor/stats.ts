@@ -2,9 +2,9 @@
  * The stats line: one JSON object per interval built from the stage snapshots and the resource census. Snapshots
  * hold cumulative counters; this tracker keeps the previous ones and reports per-interval deltas and rates.
  */
-import { RECONNECT_REASONS, REJECT_KINDS } from '../snapshots.ts';
+import { LIVENESS_REASONS, RECONNECT_REASONS, REJECT_KINDS } from '../snapshots.ts';
 import type {
-  ConnectionSnapshot, ConnectionStateName, GapsSnapshot, PipelineSnapshot, PoolSnapshot, ReconnectReason, RejectKind,
+  ConnectionSnapshot, ConnectionStateName, GapsSnapshot, LivenessReason, PipelineSnapshot, PoolSnapshot, ReconnectReason, RejectKind,
 } from '../snapshots.ts';
 import type { FdType, ProcessCensus, TcpState } from './resources.ts';
 
@@ -31,6 +31,12 @@ export interface ConnectionStats {
   /** Rejected frames by kind in this interval, and since start. */
   readonly rejected: Readonly<Record<RejectKind, number>>;
   readonly rejectedTotal: Readonly<Record<RejectKind, number>>;
+  /** Why it is not live (null while live). */
+  readonly cause: string | null;
+  /** Dead sockets detected by a missed liveness deadline, since start and in this interval. */
+  readonly detections: { readonly total: Readonly<Record<LivenessReason, number>>; readonly interval: Readonly<Record<LivenessReason, number>> };
+  readonly resubscribed: number;
+  readonly refusedSymbols: readonly string[];
 }
 
 /** The pipeline snapshot's figures the stats line carries as they are. */
@@ -95,6 +101,8 @@ function deltaRecord<K extends string>(keys: readonly K[], now: Readonly<Record<
   return out;
 }
 
+const NO_DETECTIONS: Readonly<Record<LivenessReason, number>> = { heartbeat: 0, silence: 0 };
+
 function round(n: number, digits = 2): number {
   const f = 10 ** digits;
   return Math.round(n * f) / f;
@@ -150,6 +158,13 @@ export class StatsTracker {
       ticksTotal: c.ticks,
       rejected: deltaRecord(REJECT_KINDS, c.rejected, prev?.rejected),
       rejectedTotal: { ...c.rejected },
+      cause: c.cause ?? null,
+      detections: {
+        total: deltaRecord(LIVENESS_REASONS, c.detections ?? NO_DETECTIONS),
+        interval: deltaRecord(LIVENESS_REASONS, c.detections ?? NO_DETECTIONS, prev?.detections),
+      },
+      resubscribed: c.resubscribed ?? 0,
+      refusedSymbols: [...(c.refusedSymbols ?? [])],
     };
   }
 

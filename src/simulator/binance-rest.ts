@@ -1,7 +1,9 @@
 /**
  * Binance spot REST market data (protocols.md §A6): `/api/v3/trades`, `/api/v3/historicalTrades`, `/api/v3/aggTrades`,
- * `/api/v3/ping`, `/api/v3/time`. Ascending order, request weight per IP in a fixed window with
- * `X-MBX-USED-WEIGHT-1M` on every answer, 429 + Retry-After over the limit and 418 for clients that keep going.
+ * `/api/v3/ping`, `/api/v3/time`, `/api/v3/exchangeInfo` (`symbol`, `symbols=[...]`, `showPermissionSets`,
+ * `symbolStatus`; an unknown symbol among them refuses the request with -1121). Ascending order, request weight per
+ * IP in a fixed window with `X-MBX-USED-WEIGHT-1M` on every answer, 429 + Retry-After over the limit and 418 for
+ * clients that keep going.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { clientIp, sendJson, uintParam } from './http-util.ts';
@@ -20,7 +22,10 @@ const WEIGHTS: Record<string, number> = {
   '/api/v3/trades': 25,
   '/api/v3/historicalTrades': 25,
   '/api/v3/aggTrades': 4,
+  '/api/v3/exchangeInfo': 20,
 };
+/** Quote assets, longest first, to split a symbol into base and quote for exchangeInfo. */
+const QUOTES = ['FDUSD', 'USDT', 'USDC', 'TUSD', 'BUSD', 'EUR', 'TRY', 'BTC', 'ETH', 'BNB'];
 
 export interface BinanceRestContext {
   readonly tapes: ReadonlyMap<string, Tape>;
@@ -29,6 +34,8 @@ export interface BinanceRestContext {
   readonly weightPerWindow: number;
   readonly weightWindowMs: number;
   readonly banAfterRejections: number;
+  /** Status by symbol where it is not TRADING. */
+  readonly symbolStates: Readonly<Record<string, string>>;
   countFault(key: string): void;
 }
 
@@ -121,6 +128,8 @@ export class BinanceRest {
       }
       case '/api/v3/aggTrades':
         return this.#aggTrades(q);
+      case '/api/v3/exchangeInfo':
+        return this.#exchangeInfo(q);
       default:
         return {};
     }
@@ -146,6 +155,44 @@ export class BinanceRest {
     return trades.map((t) => ({ a: t.tradeId, p: t.price, q: t.qty, f: t.tradeId, l: t.tradeId, T: t.time, m: t.side === 'sell', M: true }));
   }
 
+  #exchangeInfo(q: URLSearchParams): unknown {
+    let symbols = [...this.#ctx.tapes.keys()];
+    const one = q.get('symbol');
+    const many = q.get('symbols');
+    if (one !== null && many !== null) throw new BadRequest(-1101, "Parameter 'symbol' and 'symbols' were provided.");
+    const asked = one !== null ? [one] : many !== null ? parseSymbolList(many) : null;
+    if (asked !== null) {
+      if (asked.some((s) => !this.#ctx.tapes.has(s))) throw new BadRequest(-1121, 'Invalid symbol.');
+      symbols = asked;
+    }
+    const status = (s: string) => this.#ctx.symbolStates[s] ?? 'TRADING';
+    const wanted = q.get('symbolStatus');
+    if (wanted !== null) symbols = symbols.filter((s) => status(s) === wanted);
+    const permissionSets = q.get('showPermissionSets') === 'false' ? [] : [['SPOT', 'MARGIN']];
+    return {
+      timezone: 'UTC',
+      serverTime: Date.now(),
+      rateLimits: [
+        { rateLimitType: 'REQUEST_WEIGHT', interval: 'MINUTE', intervalNum: 1, limit: this.#ctx.weightPerWindow },
+        { rateLimitType: 'RAW_REQUESTS', interval: 'MINUTE', intervalNum: 5, limit: 61000 },
+      ],
+      exchangeFilters: [],
+      symbols: symbols.map((symbol) => {
+        const quote = QUOTES.find((x) => symbol.endsWith(x) && symbol.length > x.length) ?? symbol.slice(-4);
+        return {
+          symbol, status: status(symbol), baseAsset: symbol.slice(0, -quote.length), baseAssetPrecision: 8, quoteAsset: quote,
+          quotePrecision: 8, quoteAssetPrecision: 8, baseCommissionPrecision: 8, quoteCommissionPrecision: 8,
+          orderTypes: ['LIMIT', 'LIMIT_MAKER', 'MARKET', 'STOP_LOSS_LIMIT', 'TAKE_PROFIT_LIMIT'],
+          icebergAllowed: true, ocoAllowed: true, otoAllowed: true, quoteOrderQtyMarketAllowed: true, allowTrailingStop: true,
+          cancelReplaceAllowed: true, isSpotTradingAllowed: true, isMarginTradingAllowed: false,
+          filters: [{ filterType: 'PRICE_FILTER', minPrice: '0.01000000', maxPrice: '1000000.00000000', tickSize: '0.01000000' }],
+          permissions: [], permissionSets, defaultSelfTradePreventionMode: 'EXPIRE_MAKER',
+          allowedSelfTradePreventionModes: ['EXPIRE_TAKER', 'EXPIRE_MAKER', 'EXPIRE_BOTH'],
+        };
+      }),
+    };
+  }
+
   #tape(q: URLSearchParams): Tape {
     const symbol = q.get('symbol');
     if (symbol === null || symbol === '') throw new BadRequest(-1102, "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.");
@@ -153,6 +200,18 @@ export class BinanceRest {
     if (!tape) throw new BadRequest(-1121, 'Invalid symbol.');
     return tape;
   }
+}
+
+/** `symbols=["BTCUSDT","ETHUSDT"]` (JSON array, as the docs show it). */
+function parseSymbolList(raw: string): string[] {
+  let v: unknown;
+  try {
+    v = JSON.parse(raw);
+  } catch {
+    throw new BadRequest(-1100, "Illegal characters found in parameter 'symbols'; legal range is '^\\[(\"[A-Z0-9-_.]{1,20}\"(,\"[A-Z0-9-_.]{1,20}\"){0,}){0,1}\\]$'.");
+  }
+  if (!Array.isArray(v) || v.some((s) => typeof s !== 'string')) throw new BadRequest(-1100, "Illegal characters found in parameter 'symbols'.");
+  return v as string[];
 }
 
 function param(q: URLSearchParams, name: string): number | undefined {

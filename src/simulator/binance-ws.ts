@@ -1,8 +1,11 @@
 /**
  * Binance spot market streams (protocols.md §A1-A5): `/ws/<stream>[/<stream>...]`, `/ws`, `/stream?streams=a/b`,
  * `/stream`; live SUBSCRIBE / UNSUBSCRIBE / LIST_SUBSCRIPTIONS / SET_PROPERTY / GET_PROPERTY with the real ack and
- * nested error shapes; ping frames with a pong deadline (a pong must echo a ping's payload); at most N inbound
- * messages per second (pings, pongs and JSON requests all count) or close 1008; the connection age limit.
+ * error shapes (nested as servers send them, or flat as the docs print them); ping frames with a pong deadline (a
+ * pong must echo a ping's payload); answers to the client's pings; at most N inbound messages per second (pings,
+ * pongs and JSON requests all count) or close 1008; the connection age limit; handshake URLs longer than the real
+ * servers' limit (8004 characters) refused; a session that silently lost some of its URL's streams
+ * (`partialSubscriptions`: LIST_SUBSCRIPTIONS then lists fewer than were asked, and they get no data).
  */
 import type { Duplex } from 'node:stream';
 import type { RawData, WebSocket } from 'ws';
@@ -22,6 +25,15 @@ export interface BinanceWsOptions {
   readonly pongTimeoutMs: number;
   readonly maxConnectionAgeMs: number;
   readonly inboundPerSecond: number;
+  readonly errorShape: 'nested' | 'flat';
+  /** Called with each session's inbound message count over the last second, after every inbound message. */
+  readonly onInbound: (perSecond: number) => void;
+}
+
+/** What the simulator does to one session beyond its route (handshake-time faults). */
+export interface BinanceSessionFaults {
+  /** Drop every other stream of the URL (at least one) without telling the client. */
+  readonly partialSubscriptions?: boolean;
 }
 
 export interface BinanceRoute {
@@ -38,7 +50,8 @@ function parseStream(name: string): { symbol: string; type: string } | null {
 }
 
 /** Maps an upgrade URL to a session shape, or the HTTP answer the upgrade gets. */
-export function binanceRoute(rawUrl: string): RouteResult<BinanceRoute> {
+export function binanceRoute(rawUrl: string, maxUrlLength = Infinity): RouteResult<BinanceRoute> {
+  if (rawUrl.length > maxUrlLength) return { ok: false, status: 414, body: `{"code":414,"msg":"URI Too Long: ${rawUrl.length} > ${maxUrlLength} characters"}` };
   const url = new URL(rawUrl, 'http://x');
   const path = url.pathname.replace(/\/+$/, '');
   let combined: boolean;
@@ -94,12 +107,14 @@ export class BinanceSession extends SimSession {
   #wants = new Map<string, Set<string>>();
   #pingSeq = 0;
 
-  constructor(ws: WebSocket, socket: Duplex, ctx: SessionContext, route: BinanceRoute, opts: BinanceWsOptions) {
+  constructor(ws: WebSocket, socket: Duplex, ctx: SessionContext, route: BinanceRoute, opts: BinanceWsOptions, faults: BinanceSessionFaults = {}) {
     super(ws, socket, ctx);
     this.#opts = opts;
     this.#combined = route.combined;
     this.#micro = route.microseconds;
-    this.#setStreams(route.streams);
+    const streams = faults.partialSubscriptions ? route.streams.filter((_, i) => i % 2 === 1) : route.streams;
+    if (faults.partialSubscriptions) ctx.countFault('binance:partialSubscriptions');
+    this.#setStreams(streams);
   }
 
   start(): void {
@@ -171,7 +186,7 @@ export class BinanceSession extends SimSession {
   }
 
   protected override onPing(): void {
-    this.#countInbound();
+    this.#countInbound(); // ws answers with a pong echoing the payload (autoPong), as the real servers do
   }
 
   protected override onPong(data: Buffer): void {
@@ -192,7 +207,9 @@ export class BinanceSession extends SimSession {
 
   /** Counts one inbound message; over the limit the connection is closed with 1008 and false is returned. */
   #countInbound(): boolean {
-    if (this.#inbound.hit(Date.now()) <= this.#opts.inboundPerSecond) return true;
+    const perSecond = this.#inbound.hit(Date.now());
+    this.#opts.onInbound(perSecond);
+    if (perSecond <= this.#opts.inboundPerSecond) return true;
     this.ctx.logger.info({ exchange: 'binance', session: this.id }, 'simulator: inbound message limit exceeded, closing 1008');
     this.close(1008, 'Too many requests');
     return false;
@@ -221,7 +238,12 @@ export class BinanceSession extends SimSession {
   }
 
   #error(id: RequestId, code: number, msg: string): void {
-    this.#reply({ error: { code, msg }, id });
+    this.#reply(this.#opts.errorShape === 'flat' ? { code, msg, id } : { error: { code, msg }, id });
+  }
+
+  /** The `errorFrame` fault: an error answer as if a request had failed (id null, as for a request we could not read). */
+  errorFrame(): void {
+    if (this.isOpen) this.#error(null, 2, 'Invalid request: invalid stream');
   }
 
   #handleRequest(text: string): void {

@@ -1,25 +1,42 @@
 /** The fault catalogue: which kinds exist, which exchange each applies to, and the queues of pending faults. */
 import type { FaultKind, RestFaultKind, SimExchange } from './types.ts';
 
+/**
+ * The catalogue (README "Simulator and demo" describes each kind's effect):
+ *   socket faults, on every live socket now: close1001 (close frame 1001), reset (TCP RST), fin (TCP FIN without a
+ *     close frame: 1006), blackhole (half-open: nothing sent or answered, the socket kept), serverShutdown (Binance:
+ *     the event, then close 1001), notice64008 (OKX service upgrade: notice then close on /public, a plain close on
+ *     /business), malformed (one frame of each bad kind), oversized (one frame over the client's limit),
+ *     errorFrame (an error answer: Binance nested or flat per option, OKX event:error);
+ *   handshake faults, on the next upgrade(s): stallHandshake (never answered), refuse503, refuse429 (+ Retry-After),
+ *     partialSubscriptions (Binance: accepted, but every other stream of the URL silently dropped);
+ *   REST faults, on the next request(s): fail500, rateLimit429 (+ Retry-After on Binance), rateLimit200 (OKX: code
+ *     50011 "Rate limit reached" with HTTP 200).
+ */
 export const FAULT_KINDS: readonly FaultKind[] = [
   'close1001', 'reset', 'fin', 'blackhole', 'stallHandshake', 'refuse503', 'refuse429',
-  'serverShutdown', 'notice64008', 'malformed', 'oversized',
+  'serverShutdown', 'notice64008', 'malformed', 'oversized', 'partialSubscriptions', 'errorFrame',
 ];
-export const REST_FAULT_KINDS: readonly RestFaultKind[] = ['fail500', 'rateLimit429'];
+export const REST_FAULT_KINDS: readonly RestFaultKind[] = ['fail500', 'rateLimit429', 'rateLimit200'];
 
 /** Faults that act on the next WebSocket upgrade(s) rather than on live sockets. */
-export type HandshakeFault = Extract<FaultKind, 'stallHandshake' | 'refuse503' | 'refuse429'>;
-export const HANDSHAKE_FAULTS: ReadonlySet<FaultKind> = new Set<FaultKind>(['stallHandshake', 'refuse503', 'refuse429']);
+export type HandshakeFault = Extract<FaultKind, 'stallHandshake' | 'refuse503' | 'refuse429' | 'partialSubscriptions'>;
+export const HANDSHAKE_FAULTS: ReadonlySet<FaultKind> = new Set<FaultKind>(['stallHandshake', 'refuse503', 'refuse429', 'partialSubscriptions']);
 
 export function isHandshakeFault(kind: FaultKind): kind is HandshakeFault {
   return HANDSHAKE_FAULTS.has(kind);
 }
 
-/** serverShutdown is a Binance event, notice 64008 an OKX one; every other kind applies to both. */
+/** serverShutdown and partialSubscriptions are Binance's, notice 64008 OKX's; every other kind applies to both. */
 export function faultApplies(exchange: SimExchange, kind: FaultKind): boolean {
-  if (kind === 'serverShutdown') return exchange === 'binance';
+  if (kind === 'serverShutdown' || kind === 'partialSubscriptions') return exchange === 'binance';
   if (kind === 'notice64008') return exchange === 'okx';
   return true;
+}
+
+/** rateLimit200 is OKX's (50011 with HTTP 200); the others apply to both. */
+export function restFaultApplies(exchange: SimExchange, kind: RestFaultKind): boolean {
+  return kind !== 'rateLimit200' || exchange === 'okx';
 }
 
 export function isFaultKind(v: unknown): v is FaultKind {

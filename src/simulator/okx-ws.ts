@@ -1,8 +1,11 @@
 /**
  * OKX v5 public market data (protocols.md §B1-B6): `/ws/v5/public` (`trades`, `tickers`) and `/ws/v5/business`
- * (`trades-all`); subscribe / unsubscribe with one ack per arg, error events with string codes (60018 for an
- * unknown instrument, while the other args of the request still succeed), text `ping` -> `pong`, the idle close 4004,
- * the per-connection subscribe budget (60014), notice 64008.
+ * (`trades-all`); subscribe / unsubscribe with one ack per arg, error events with string codes (or numbers, as some
+ * real answers carry them); 60018 "Wrong URL or channel:<channel>,instId:<id> doesn't exist" for an unknown
+ * instrument and for a channel this URL does not serve (the other args of the request still succeed); 64001 for a
+ * channel that moved to /business; text `ping` -> `pong` and no answer to WebSocket ping frames; the idle close 4004;
+ * the per-connection subscribe budget (60014); the service upgrade: notice 64008 then a close on /public, a plain
+ * close without notice on /business (protocols.md §B5, §D).
  */
 import type { Duplex } from 'node:stream';
 import { randomBytes } from 'node:crypto';
@@ -15,7 +18,14 @@ import type { RouteResult } from './binance-ws.ts';
 import type { OkxIdleActivity, SimTrade } from './types.ts';
 
 export type OkxUrlKind = 'public' | 'business';
-const CHANNELS: Record<OkxUrlKind, readonly string[]> = { public: ['trades', 'tickers'], business: ['trades-all'] };
+/** Where each URL serves what; `tradesAllOn: 'public'` emulates OKX moving trades-all (a wrong URL for us). */
+function channels(tradesAllOn: OkxUrlKind): Record<OkxUrlKind, readonly string[]> {
+  return tradesAllOn === 'business'
+    ? { public: ['trades', 'tickers'], business: ['trades-all'] }
+    : { public: ['trades', 'tickers', 'trades-all'], business: [] };
+}
+/** Channels OKX migrated from /public to /business: asked on /public they get 64001. */
+const MIGRATED_TO_BUSINESS: ReadonlySet<string> = new Set(['trades-all']);
 const MAX_ARGS_BYTES = 64 * 1024;
 const ID_RE = /^[A-Za-z0-9]{1,32}$/;
 const HOUR_MS = 3_600_000;
@@ -24,6 +34,9 @@ export interface OkxWsOptions {
   readonly idleTimeoutMs: number;
   readonly idleActivity: OkxIdleActivity;
   readonly subscribesPerHour: number;
+  readonly tradesAllOn: OkxUrlKind;
+  /** Error codes as JSON numbers (`"code":60018`) instead of strings. */
+  readonly numericCodes: boolean;
 }
 
 export function okxRoute(rawUrl: string): RouteResult<OkxUrlKind> {
@@ -79,16 +92,24 @@ export class OkxSession extends SimSession {
   }
 
   deliver(frames: TradeFrames): void {
-    const channel = this.dataChannel;
-    if (!this.#subs.has(`${channel}:${frames.trade.symbol}`)) return;
-    this.send(channel === 'trades-all' ? frames.get('okx:trades-all', tradesAllPush) : frames.get('okx:trades', tradesPush));
+    const symbol = frames.trade.symbol;
+    if (this.#subs.has(`trades-all:${symbol}`)) this.send(frames.get('okx:trades-all', tradesAllPush));
+    if (this.#subs.has(`trades:${symbol}`)) this.send(frames.get('okx:trades', tradesPush));
   }
 
-  /** Notice 64008, then a close after `delayMs`. */
+  /**
+   * A service upgrade in `delayMs`: on /public the 64008 notice now, then the close; on /business only the close
+   * (OKX supports the notice on /public and /private only).
+   */
   upgradeNotice(delayMs: number): void {
     if (!this.isOpen) return;
-    this.#event({ event: 'notice', code: '64008', msg: 'The connection will soon be closed for a service upgrade. Please reconnect.' });
+    if (this.#kind === 'public') this.#event({ event: 'notice', code: this.#code('64008'), msg: 'The connection will soon be closed for a service upgrade. Please reconnect.' });
     this.timers.set('notice', delayMs, () => this.close(1001, 'Service upgrade'));
+  }
+
+  /** The `errorFrame` fault: an error event as if a request had been malformed. */
+  errorFrame(): void {
+    if (this.isOpen) this.#error(undefined, '60012', 'Invalid request: {"op":"subscribe","argss":[]}');
   }
 
   malformedFrames(): Array<string | Buffer> {
@@ -167,10 +188,11 @@ export class OkxSession extends SimSession {
     }
     const channel = arg.channel;
     const instId = typeof arg.instId === 'string' ? arg.instId : '';
-    if (!CHANNELS[this.#kind].includes(channel)) {
-      if (this.#kind === 'public' && CHANNELS.business.includes(channel)) {
+    const served = channels(this.#opts.tradesAllOn);
+    if (!served[this.#kind].includes(channel)) {
+      if (this.#kind === 'public' && MIGRATED_TO_BUSINESS.has(channel) && served.business.includes(channel)) {
         this.#error(id, '64001', "This channel has been migrated to the '/business' URL. Please subscribe using the new URL. More details can refer to: https://www.okx.com/help-center/changes-to-v5-api-websocket-subscription-parameter-and-url");
-      } else if (this.#kind === 'business' && CHANNELS.public.includes(channel)) {
+      } else if (this.#kind === 'business' && served.public.includes(channel) && !MIGRATED_TO_BUSINESS.has(channel)) {
         this.#error(id, '64002', 'This channel is not supported by "/business" URL. Please use "/private" URL(for private channels), or "/public" URL(for public channels). More details can refer to: https://www.okx.com/help-center/changes-to-v5-api-websocket-subscription-parameter-and-url');
       } else {
         this.#unknown(id, channel, instId);
@@ -197,7 +219,11 @@ export class OkxSession extends SimSession {
   }
 
   #error(id: string | undefined, code: string, msg: string): void {
-    this.#event({ ...(id !== undefined ? { id } : {}), event: 'error', code, msg });
+    this.#event({ ...(id !== undefined ? { id } : {}), event: 'error', code: this.#code(code), msg });
+  }
+
+  #code(code: string): string | number {
+    return this.#opts.numericCodes ? Number(code) : code;
   }
 
   #event(body: Record<string, unknown>): void {

@@ -22,8 +22,13 @@ export interface ResolvedOptions {
   binanceWeightPerMinute: number;
   binanceWeightWindowMs: number;
   binanceBanAfterRejections: number;
+  binanceMaxUrlLength: number;
+  binanceErrorShape: 'nested' | 'flat';
   okxIdleTimeoutMs: number;
   okxIdleActivity: OkxIdleActivity;
+  okxTradesAllOn: 'business' | 'public';
+  okxNumericCodes: boolean;
+  symbolStates: Record<string, string>;
   okxHandshakesPerSecond: number;
   okxSubscribesPerHour: number;
   okxHistoryRequestsPer2s: number;
@@ -66,6 +71,21 @@ function idleActivity(v: OkxIdleActivity | undefined): OkxIdleActivity {
   return x;
 }
 
+function oneOf<T extends string>(name: string, v: T | undefined, allowed: readonly T[]): T {
+  const x = v ?? allowed[0]!;
+  if (!allowed.includes(x)) throw new RangeError(`simulator option ${name}: expected one of ${allowed.join(', ')}, got ${String(v)}`);
+  return x;
+}
+
+function states(v: Record<string, string> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, s] of Object.entries(v ?? {})) {
+    if (typeof s !== 'string' || s === '') throw new RangeError(`simulator option symbolStates.${k}: expected a state name`);
+    out[k] = s;
+  }
+  return out;
+}
+
 function schedule(s: FaultSchedule | undefined): FaultSchedule | undefined {
   if (s === undefined) return undefined;
   if (!(s.everyMs > 0)) throw new RangeError('simulator option faultSchedule.everyMs: expected > 0');
@@ -93,8 +113,13 @@ export function resolveOptions(o: SimulatorOptions = {}): ResolvedOptions {
     binanceWeightPerMinute: int('binanceWeightPerMinute', o.binanceWeightPerMinute, 6000, 1),
     binanceWeightWindowMs: int('binanceWeightWindowMs', o.binanceWeightWindowMs, 60_000, 1),
     binanceBanAfterRejections: int('binanceBanAfterRejections', o.binanceBanAfterRejections, 10, 0),
+    binanceMaxUrlLength: int('binanceMaxUrlLength', o.binanceMaxUrlLength, 8004, 64),
+    binanceErrorShape: oneOf('binanceErrorShape', o.binanceErrorShape, ['nested', 'flat'] as const),
     okxIdleTimeoutMs: int('okxIdleTimeoutMs', o.okxIdleTimeoutMs, 30_000, 1),
     okxIdleActivity: idleActivity(o.okxIdleActivity),
+    okxTradesAllOn: oneOf('okxTradesAllOn', o.okxTradesAllOn, ['business', 'public'] as const),
+    okxNumericCodes: o.okxNumericCodes ?? false,
+    symbolStates: states(o.symbolStates),
     okxHandshakesPerSecond: int('okxHandshakesPerSecond', o.okxHandshakesPerSecond, 3, 1),
     okxSubscribesPerHour: int('okxSubscribesPerHour', o.okxSubscribesPerHour, 480, 1),
     okxHistoryRequestsPer2s: int('okxHistoryRequestsPer2s', o.okxHistoryRequestsPer2s, 20, 1),

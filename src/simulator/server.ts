@@ -17,6 +17,7 @@ import type { SimExchange } from './types.ts';
 
 /** Inbound frames larger than this close the socket with 1009 (the exchanges document no figure for requests). */
 const MAX_INBOUND_PAYLOAD = 1024 * 1024;
+const MAX_REQUEST_HEAD_BYTES = 64 * 1024;
 /** A refused upgrade's socket is destroyed if the client has not closed it by then. */
 const REFUSED_SOCKET_TIMEOUT_MS = 5_000;
 
@@ -27,12 +28,15 @@ export interface SimServerOptions<R> {
   readonly logger: Logger;
   /** Handshake rate limit and path check, in that order; a refusal is answered with its HTTP status. */
   decide(req: IncomingMessage): UpgradeDecision<R>;
-  createSession(ws: WebSocket, socket: Duplex, req: IncomingMessage, route: R): SimSession;
+  /** `faults.partialSubscriptions`: the upgrade carried that handshake fault. */
+  createSession(ws: WebSocket, socket: Duplex, req: IncomingMessage, route: R, faults: { partialSubscriptions?: boolean }): SimSession;
   onRequest(req: IncomingMessage, res: ServerResponse): void;
   countFault(key: string): void;
+  /** Answer WebSocket ping frames (Binance does; OKX answers only its text `ping`). */
+  readonly autoPong: boolean;
 }
 
-const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 404: 'Not Found', 429: 'Too Many Requests', 503: 'Service Unavailable' };
+const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 404: 'Not Found', 414: 'URI Too Long', 429: 'Too Many Requests', 503: 'Service Unavailable' };
 
 export class SimServer<R> {
   readonly handshakeFaults = new FaultQueue<HandshakeFault, { retryAfterSeconds: number }>();
@@ -40,7 +44,7 @@ export class SimServer<R> {
   handshakes = 0;
   readonly #opts: SimServerOptions<R>;
   readonly #http: Server;
-  readonly #wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, clientTracking: false, maxPayload: MAX_INBOUND_PAYLOAD });
+  readonly #wss: WebSocketServer;
   /** Every TCP socket of this port. */
   readonly #sockets = new Set<Socket | Duplex>();
   /** Sockets that asked for an upgrade and are not closed yet (stalled, refused, live, black-holed). */
@@ -49,7 +53,10 @@ export class SimServer<R> {
 
   constructor(opts: SimServerOptions<R>) {
     this.#opts = opts;
-    this.#http = createServer((req, res) => {
+    this.#wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, clientTracking: false, maxPayload: MAX_INBOUND_PAYLOAD, autoPong: opts.autoPong });
+    // Node refuses request heads over 16 KB by dropping the socket; the real servers answer long handshake URLs
+    // (see binanceRoute), so let them through to be answered.
+    this.#http = createServer({ maxHeaderSize: MAX_REQUEST_HEAD_BYTES }, (req, res) => {
       res.on('error', () => {});
       opts.onRequest(req, res);
     });
@@ -109,7 +116,8 @@ export class SimServer<R> {
       return;
     }
     const fault = this.handshakeFaults.take();
-    if (fault) {
+    const partialSubscriptions = fault?.kind === 'partialSubscriptions';
+    if (fault && !partialSubscriptions) {
       this.#opts.countFault(`${this.#opts.exchange}:${fault.kind}`);
       this.#opts.logger.info({ exchange: this.#opts.exchange, fault: fault.kind, url: req.url }, 'simulator: upgrade fault');
       if (fault.kind === 'stallHandshake') this.#stall(socket);
@@ -124,7 +132,7 @@ export class SimServer<R> {
     }
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
       this.handshakes += 1;
-      const session = this.#opts.createSession(ws, socket, req, decision.route);
+      const session = this.#opts.createSession(ws, socket, req, decision.route, { partialSubscriptions });
       this.sessions.add(session);
       session.onceGone(() => this.sessions.delete(session));
       if (this.#stopping) session.destroy();

@@ -105,6 +105,8 @@ export abstract class SimSession {
   abstract malformedFrames(): Array<string | Buffer>;
   /** One frame of about `bytes` bytes. */
   abstract oversizedFrame(bytes: number): string;
+  /** An error answer in the exchange's shape, as if a request had failed. */
+  abstract errorFrame(): void;
   /** Called once after the upgrade: arm heartbeats and limits. */
   abstract start(): void;
   protected abstract onMessage(data: RawData, isBinary: boolean): void;

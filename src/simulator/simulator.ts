@@ -10,7 +10,7 @@ import { BinanceSession, binanceRoute } from './binance-ws.ts';
 import type { BinanceRoute } from './binance-ws.ts';
 import { handleControl } from './control.ts';
 import type { ControlTarget } from './control.ts';
-import { FaultQueue, faultApplies, isFaultKind, isHandshakeFault, isRestFaultKind } from './faults.ts';
+import { FaultQueue, faultApplies, isFaultKind, isHandshakeFault, isRestFaultKind, restFaultApplies } from './faults.ts';
 import { clientIp, sendJson } from './http-util.ts';
 import { hostileFrames, isHostileKind } from './hostile.ts';
 import type { HostileKind } from './hostile.ts';
@@ -42,7 +42,7 @@ export class ExchangeSimulator implements ControlTarget {
   readonly #restFaults: Record<SimExchange, RestFaults> = { binance: new FaultQueue(), okx: new FaultQueue() };
   readonly #binance: SimServer<BinanceRoute>;
   readonly #okx: SimServer<OkxUrlKind>;
-  readonly #stats: SimStats = { handshakes: { binance: 0, okx: 0 }, faultsInjected: {}, framesSent: { binance: 0, okx: 0 } };
+  readonly #stats: SimStats = { handshakes: { binance: 0, okx: 0 }, faultsInjected: {}, framesSent: { binance: 0, okx: 0 }, binanceInboundPeakPerSecond: 0 };
   #ports: Record<SimExchange, number> = { binance: 0, okx: 0 };
   #rate: number;
   #paused = false;
@@ -170,6 +170,7 @@ export class ExchangeSimulator implements ControlTarget {
   injectRest(exchange: SimExchange, kind: RestFaultKind, opts: { count?: number; retryAfterSeconds?: number } = {}): void {
     this.#checkExchange(exchange);
     if (!isRestFaultKind(kind)) throw new RangeError(`unknown REST fault kind ${String(kind)}`);
+    if (!restFaultApplies(exchange, kind)) throw new RangeError(`REST fault ${kind} does not exist on ${exchange}`);
     const count = opts.count ?? 1;
     if (opts.retryAfterSeconds !== undefined && !(Number.isFinite(opts.retryAfterSeconds) && opts.retryAfterSeconds >= 0)) {
       throw new RangeError(`retryAfterSeconds must be >= 0, got ${opts.retryAfterSeconds}`);
@@ -249,6 +250,7 @@ export class ExchangeSimulator implements ControlTarget {
       handshakes: { binance: this.#binance.handshakes, okx: this.#okx.handshakes },
       faultsInjected: { ...this.#stats.faultsInjected },
       framesSent: { ...this.#stats.framesSent },
+      binanceInboundPeakPerSecond: this.#stats.binanceInboundPeakPerSecond,
     };
   }
 
@@ -370,6 +372,10 @@ export class ExchangeSimulator implements ControlTarget {
         if (!session.isOpen) return false;
         for (let i = 0; i < count; i++) session.send(session.oversizedFrame(this.#opts.oversizedBytes));
         break;
+      case 'errorFrame':
+        if (!session.isOpen) return false;
+        for (let i = 0; i < count; i++) session.errorFrame();
+        break;
       default:
         return false;
     }
@@ -402,6 +408,7 @@ export class ExchangeSimulator implements ControlTarget {
       weightPerWindow: o.binanceWeightPerMinute,
       weightWindowMs: o.binanceWeightWindowMs,
       banAfterRejections: o.binanceBanAfterRejections,
+      symbolStates: o.symbolStates,
       countFault: (key) => this.#countFault(key),
     });
     const wsOpts = {
@@ -409,12 +416,17 @@ export class ExchangeSimulator implements ControlTarget {
       pongTimeoutMs: o.binancePongTimeoutMs,
       maxConnectionAgeMs: o.binanceMaxConnectionAgeMs,
       inboundPerSecond: o.binanceInboundPerSecond,
+      errorShape: o.binanceErrorShape,
+      onInbound: (n: number) => {
+        if (n > this.#stats.binanceInboundPeakPerSecond) this.#stats.binanceInboundPeakPerSecond = n;
+      },
     };
     return new SimServer<BinanceRoute>({
       exchange: 'binance',
       logger: this.#log,
-      decide: (req) => limitHandshakes(handshakes, req, o.binanceHandshakesPer5Min) ?? toDecision(binanceRoute(req.url ?? '/')),
-      createSession: (ws, socket, _req, route) => new BinanceSession(ws, socket, ctx, route, wsOpts),
+      autoPong: true,
+      decide: (req) => limitHandshakes(handshakes, req, o.binanceHandshakesPer5Min) ?? toDecision(binanceRoute(req.url ?? '/', o.binanceMaxUrlLength)),
+      createSession: (ws, socket, _req, route, faults) => new BinanceSession(ws, socket, ctx, route, wsOpts, faults),
       onRequest: (req, res) => this.#onHttp(req, res, (url) => rest.handle(req, url, res), true),
       countFault: (key) => this.#countFault(key),
     });
@@ -429,12 +441,21 @@ export class ExchangeSimulator implements ControlTarget {
       faults: this.#restFaults.okx,
       historyRequestsPer2s: o.okxHistoryRequestsPer2s,
       tradesRequestsPer2s: o.okxTradesRequestsPer2s,
+      numericCodes: o.okxNumericCodes,
+      symbolStates: o.symbolStates,
       countFault: (key) => this.#countFault(key),
     });
-    const wsOpts = { idleTimeoutMs: o.okxIdleTimeoutMs, idleActivity: o.okxIdleActivity, subscribesPerHour: o.okxSubscribesPerHour };
+    const wsOpts = {
+      idleTimeoutMs: o.okxIdleTimeoutMs,
+      idleActivity: o.okxIdleActivity,
+      subscribesPerHour: o.okxSubscribesPerHour,
+      tradesAllOn: o.okxTradesAllOn,
+      numericCodes: o.okxNumericCodes,
+    };
     return new SimServer<OkxUrlKind>({
       exchange: 'okx',
       logger: this.#log,
+      autoPong: false,
       decide: (req) => limitHandshakes(handshakes, req, o.okxHandshakesPerSecond) ?? toDecision(okxRoute(req.url ?? '/')),
       createSession: (ws, socket, _req, kind) => new OkxSession(ws, socket, ctx, kind, wsOpts),
       onRequest: (req, res) => this.#onHttp(req, res, (url) => rest.handle(req, url, res), false),

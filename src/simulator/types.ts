@@ -15,9 +15,11 @@ export type FaultKind =
   | 'serverShutdown'
   | 'notice64008'
   | 'malformed'
-  | 'oversized';
+  | 'oversized'
+  | 'partialSubscriptions'
+  | 'errorFrame';
 
-export type RestFaultKind = 'fail500' | 'rateLimit429';
+export type RestFaultKind = 'fail500' | 'rateLimit429' | 'rateLimit200';
 
 /**
  * What keeps an OKX connection from the 4004 idle close (protocols.md §B4 leaves it ambiguous): `both` (default) any
@@ -51,7 +53,17 @@ export interface SimulatorOptions {
   binanceWeightWindowMs?: number;
   /** Repeated 429s in one weight window beyond this many earn a 418 ban of two windows (0 disables; default 10). */
   binanceBanAfterRejections?: number;
+  /** Handshake URLs longer than this are refused with HTTP 414 (real servers: about 8,000; default 8004). */
+  binanceMaxUrlLength?: number;
+  /** Control errors as servers send them, `{"error":{code,msg},"id"}` (default), or flat as the docs print them. */
+  binanceErrorShape?: 'nested' | 'flat';
   okxIdleTimeoutMs?: number;
+  /** Which OKX URL serves `trades-all` (default business); `public` emulates OKX moving it (60018 on /business). */
+  okxTradesAllOn?: 'business' | 'public';
+  /** OKX codes as JSON numbers (`"code":0`, `"code":50011`), as some real answers carry them (default false). */
+  okxNumericCodes?: boolean;
+  /** Instrument states served by exchangeInfo / public/instruments, by exchange-native symbol (default TRADING / live). */
+  symbolStates?: Record<string, string>;
   okxIdleActivity?: OkxIdleActivity;
   okxHandshakesPerSecond?: number;
   okxSubscribesPerHour?: number;
@@ -91,4 +103,6 @@ export interface SimStats {
   /** Keyed `<exchange>:<kind>` (socket/upgrade faults) and `<exchange>:rest:<kind>` (REST faults). */
   faultsInjected: Record<string, number>;
   framesSent: Record<SimExchange, number>;
+  /** The most inbound messages one Binance socket sent within one second (requests, pings and pongs). */
+  binanceInboundPeakPerSecond: number;
 }

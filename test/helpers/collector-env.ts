@@ -17,6 +17,8 @@ export function simEnv(sim: ExchangeSimulator, overrides: Record<string, string>
     WS_MAX_PAYLOAD_BYTES: '65536',
     OKX_PING_IDLE_MS: '400',
     OKX_PONG_TIMEOUT_MS: '400',
+    BINANCE_PING_IDLE_MS: '400',
+    BINANCE_PONG_TIMEOUT_MS: '400',
     BACKOFF_BASE_MS: '50',
     BACKOFF_MAX_MS: '400',
     ...overrides,
@@ -25,4 +27,17 @@ export function simEnv(sim: ExchangeSimulator, overrides: Record<string, string>
 
 export function simConfig(sim: ExchangeSimulator, overrides: Record<string, string> = {}): Config {
   return loadConfig(simEnv(sim, overrides));
+}
+
+/** Only where the simulator is and which symbols: every other setting (timeouts, heartbeats, backoff) the default. */
+export function defaultConfigFor(sim: ExchangeSimulator, overrides: Record<string, string> = {}): Config {
+  return loadConfig({
+    BINANCE_WS_URL: sim.binanceWsUrl,
+    OKX_WS_URL: sim.okxWsUrl,
+    BINANCE_REST_URL: sim.binanceRestUrl,
+    OKX_REST_URL: sim.okxRestUrl,
+    BINANCE_SYMBOLS: 'BTCUSDT',
+    OKX_SYMBOLS: 'BTC-USDT',
+    ...overrides,
+  });
 }

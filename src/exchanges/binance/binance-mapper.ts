@@ -1,7 +1,7 @@
 /** Pure mapping from Binance stream frames to Ticks and frame classes. No I/O, no clock of its own. */
 import type { FrameResult, Rejection } from '../../connection/feed.ts';
 import type { Tick, TickSource } from '../../tick.ts';
-import { boolean, describe, isRecord, nonEmptyString, parseJson, positiveDecimal, preview, safeInteger, typeName } from '../validate.ts';
+import { boolean, describe, epochMillis, isRecord, nonEmptyString, parseJson, positiveDecimal, preview, safeInteger, typeName } from '../validate.ts';
 import type { PageMapping, TradeMapping } from '../validate.ts';
 
 /** Where one trade shape keeps each field: the stream event (`t`, `p`...) and REST (`id`, `price`...) differ only here. */
@@ -24,7 +24,7 @@ function mapTrade(raw: Record<string, unknown>, f: TradeFields, symbol: string, 
   if (!price.ok) return price;
   const qty = positiveDecimal(raw, f.qty);
   if (!qty.ok) return qty;
-  const tradeTime = safeInteger(raw, f.time, false);
+  const tradeTime = epochMillis(raw, f.time, false, receivedAt);
   if (!tradeTime.ok) return tradeTime;
   const buyerIsMaker = boolean(raw, f.buyerIsMaker);
   if (!buyerIsMaker.ok) return buyerIsMaker;
@@ -58,6 +58,8 @@ export function classifyBinanceFrame(text: string, receivedAt: number): FrameRes
   const msg = parsed.value;
   if (!isRecord(msg)) return { kind: 'rejected', reject: 'bad_type', detail: 'frame is not a JSON object' };
   if ('id' in msg && ('result' in msg || 'error' in msg)) return classifyControlResponse(msg);
+  // The docs print control errors flat, `{"code":2,"msg":"Invalid request: ..."}` (servers nest them, above).
+  if ('code' in msg && 'msg' in msg && !('e' in msg) && !('data' in msg)) return controlError(msg.code, msg.msg, msg.id);
   const event = 'stream' in msg && 'data' in msg ? msg.data : msg;
   if (!isRecord(event)) return { kind: 'rejected', reject: 'bad_type', detail: 'combined "data" is not an object' };
   if (event.e === undefined || event.e === null) return { kind: 'rejected', reject: 'missing_field', detail: 'missing field "e" (event type)' };
@@ -77,10 +79,28 @@ export function classifyBinanceFrame(text: string, receivedAt: number): FrameRes
 }
 
 function classifyControlResponse(msg: Record<string, unknown>): FrameResult {
-  if (isRecord(msg.error)) {
-    return { kind: 'rejected', reject: 'exchange_error', detail: `control request ${describe(msg.id)} failed: ${describe(msg.error.code)} ${describe(msg.error.msg, 200)}` };
-  }
+  if (isRecord(msg.error)) return controlError(msg.error.code, msg.error.msg, msg.id);
+  // LIST_SUBSCRIPTIONS answers the stream names; GET_PROPERTY a value; the others null.
+  if (Array.isArray(msg.result)) return { kind: 'subscriptions', symbols: listedSymbols(msg.result) };
   return { kind: 'ack' };
+}
+
+function controlError(code: unknown, text: unknown, id: unknown): FrameResult {
+  return { kind: 'rejected', reject: 'exchange_error', detail: `control request ${describe(id)} failed: ${describe(code)} ${describe(text, 200)}` };
+}
+
+/** The symbol of one of our stream names (`btcusdt@trade` -> `BTCUSDT`); null for other streams. */
+export function binanceStreamSymbol(stream: string): string | null {
+  return stream.endsWith('@trade') && stream.length > 6 ? stream.slice(0, -6).toUpperCase() : null;
+}
+
+function listedSymbols(result: readonly unknown[]): string[] {
+  const out: string[] = [];
+  for (const s of result) {
+    const symbol = typeof s === 'string' ? binanceStreamSymbol(s) : null;
+    if (symbol !== null) out.push(symbol);
+  }
+  return out;
 }
 
 /** Maps one trade of `GET /api/v3/historicalTrades` / `trades` (`{id,price,qty,quoteQty,time,isBuyerMaker,...}`). */

@@ -1,7 +1,7 @@
 /** Pure mapping from OKX `trades-all` frames to Ticks and frame classes. No I/O, no clock of its own. */
 import type { FrameResult, Rejection } from '../../connection/feed.ts';
 import type { Tick } from '../../tick.ts';
-import { describe, isRecord, nonEmptyString, oneOf, parseJson, positiveDecimal, preview, safeInteger, typeName } from '../validate.ts';
+import { describe, epochMillis, isRecord, nonEmptyString, oneOf, parseJson, positiveDecimal, preview, safeInteger, typeName } from '../validate.ts';
 import type { PageMapping, TradeMapping } from '../validate.ts';
 
 export const OKX_TRADES_CHANNEL = 'trades-all';
@@ -12,6 +12,21 @@ const IGNORED_EVENTS = new Set(['unsubscribe', 'channel-conn-count', 'channel-co
 /** Longest `code` / `msg` echoed into a detail: the rest of a frame is in the rejection log's truncated sample. */
 const MAX_CODE_CHARS = 20;
 const MAX_MSG_CHARS = 200;
+
+/** OKX codes are strings (`"0"`, `"60018"`), but some answers carry numbers (`"code":50011`): one form for both. */
+export function okxCode(v: unknown): string {
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' && Number.isSafeInteger(v)) return String(v);
+  return '';
+}
+
+/** "Rate limit reached" (HTTP 200) / "Too Many Requests" (HTTP 429). */
+const OKX_RATE_LIMITED = '50011';
+
+/** OKX's rate limit in a REST body: code 50011, as a string or as a number, whatever the HTTP status. */
+export function okxRateLimited(body: unknown): boolean {
+  return isRecord(body) && okxCode(body.code) === OKX_RATE_LIMITED;
+}
 
 export function mapOkxTrade(raw: Record<string, unknown>, receivedAt: number): TradeMapping {
   const symbol = nonEmptyString(raw, 'instId');
@@ -24,7 +39,7 @@ export function mapOkxTrade(raw: Record<string, unknown>, receivedAt: number): T
   if (!qty.ok) return qty;
   const side = oneOf(raw, 'side', ['buy', 'sell'] as const);
   if (!side.ok) return side;
-  const tradeTime = safeInteger(raw, 'ts', true);
+  const tradeTime = epochMillis(raw, 'ts', true, receivedAt);
   if (!tradeTime.ok) return tradeTime;
   return {
     ok: true,
@@ -57,7 +72,7 @@ function classifyEvent(msg: Record<string, unknown>): FrameResult {
   if (msg.code !== undefined && msg.code !== null && typeof msg.code !== 'string' && typeof msg.code !== 'number') {
     return { kind: 'rejected', reject: 'bad_type', detail: `field "code" is ${typeName(msg.code)}, expected a string` };
   }
-  const code = msg.code === undefined || msg.code === null ? '' : String(msg.code).slice(0, MAX_CODE_CHARS);
+  const code = okxCode(msg.code).slice(0, MAX_CODE_CHARS);
   const text = typeof msg.msg === 'string' ? msg.msg.slice(0, MAX_MSG_CHARS) : '';
   switch (msg.event) {
     case 'subscribe':
@@ -109,7 +124,7 @@ function classifyPush(msg: Record<string, unknown>, receivedAt: number): FrameRe
  * refused as `unexpected_symbol`: only what was asked for is accepted.
  */
 export function mapOkxRestPage(body: unknown, instId: string, receivedAt: number): PageMapping {
-  if (!isRecord(body) || body.code !== '0' || !Array.isArray(body.data)) {
+  if (!isRecord(body) || okxCode(body.code) !== '0' || !Array.isArray(body.data)) {
     return { ok: false, detail: `history-trades answered code ${isRecord(body) ? describe(body.code) : '?'}: ${preview(body)}` };
   }
   const ticks: Tick[] = [];
