@@ -89,7 +89,7 @@ export async function startCollector(config: Config, logger: Logger, deps: Colle
     await backfiller.start();
     cleanups.push(() => backfiller.stop());
 
-    const connections = createConnections(config, backfiller.observing(storage.sink), logger);
+    const connections = createConnections(config, backfiller.observing(storage.sink, storage.late), logger);
     cleanups.push(async () => {
       await Promise.all(connections.map((c) => c.stop()));
     });

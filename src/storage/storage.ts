@@ -10,6 +10,7 @@ import type { PipelineSnapshot, PoolSnapshot } from '../snapshots.ts';
 import type { Tick, TickSink } from '../tick.ts';
 import { classifyDbError, describeDbError } from './errors.ts';
 import { Instruments } from './instruments.ts';
+import { LateTicks } from './late-ticks.ts';
 import { LegacyMover } from './legacy.ts';
 import { PartitionMaintenance } from './maintenance.ts';
 import type { MaintenanceResult } from './maintenance.ts';
@@ -25,6 +26,11 @@ export const DEFAULT_CLOSE_DEADLINE_MS = 8_000;
 
 export interface Storage {
   readonly sink: TickSink;
+  /**
+   * Where a live tick goes whose id is at or below the last one seen for its symbol: compared with the stored row
+   * first (duplicate, conflict, or genuinely new and out of order). See late-ticks.ts.
+   */
+  readonly late: TickSink;
   /** For other modules' plain functions (gap store); routed through the current pool across resets. */
   readonly db: Kysely<Database>;
   /** Resolves when everything accepted so far is in the table (or in the journal while the database is down). */
@@ -104,6 +110,7 @@ export async function openStorage(opts: OpenStorageOptions): Promise<Storage> {
     batchMaxAgeMs: config.batchMaxAgeMs,
     maxBufferedTicks: config.maxBufferedTicks,
   });
+  const late = new LateTicks({ db, sink: writer, flush: () => writer.flush(), logger: log.child({ part: 'late' }) });
   const legacy = new LegacyMover(db, log.child({ part: 'legacy' }));
   legacy.start();
   maintenance.start();
@@ -122,10 +129,10 @@ export async function openStorage(opts: OpenStorageOptions): Promise<Storage> {
     clearInterval(resetTimer);
     // Keep a reserve of the deadline for journaling what is left and ending the pools.
     const reserve = Math.min(2_000, Math.floor(deadlineMs / 4));
-    // Background jobs stop between steps, within a quarter of the deadline.
+    // Background jobs stop between steps; late ticks still pending go to the writer, all within a quarter.
     let jobsTimer: NodeJS.Timeout | undefined;
     await Promise.race([
-      Promise.all([maintenance.stop(), legacy.stop()]),
+      Promise.all([maintenance.stop(), legacy.stop(), late.close(reserve)]),
       new Promise((r) => (jobsTimer = setTimeout(r, reserve))),
     ]);
     clearTimeout(jobsTimer);
@@ -141,12 +148,28 @@ export async function openStorage(opts: OpenStorageOptions): Promise<Storage> {
     log.info({ pipeline: pipeline() }, 'storage closed');
   };
 
-  const pipeline = (): PipelineSnapshot => writer.snapshot();
+  /** The writer's figures, with the late ticks the writer never saw (duplicates and conflicts kept out of it). */
+  const pipeline = (): PipelineSnapshot => {
+    const w = writer.snapshot();
+    const l = late.snapshot();
+    return {
+      ...w,
+      ticksReceived: w.ticksReceived + l.pending + l.duplicate + l.conflicting,
+      ticksDuplicate: w.ticksDuplicate + l.duplicate,
+      bufferDepth: w.bufferDepth + l.pending,
+      ticksConflicting: l.conflicting,
+      ticksOutOfOrder: l.outOfOrder,
+    };
+  };
 
   return {
     sink: writer,
+    late,
     db,
-    flush: () => writer.flush(),
+    flush: async () => {
+      await late.drain();
+      await writer.flush();
+    },
     pipeline,
     maintain: () => maintenance.run(),
     pool: () => pool.snapshot(),
