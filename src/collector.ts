@@ -3,6 +3,7 @@
  * monitor. `stop()` closes them in the reverse order of the data path: sockets first (no new ticks), then the
  * backfill, then storage flushes (or journals) what it holds and ends its pool, then the monitor and the database.
  */
+import type { Clock } from './clock.ts';
 import type { Config } from './config.ts';
 import type { Logger } from './logger.ts';
 import { redactSecrets } from './logger.ts';
@@ -37,7 +38,13 @@ export interface Collector {
 /** Storage gets this long to flush or journal what it holds, so the process exits within 10 s of a signal. */
 const STORAGE_CLOSE_DEADLINE_MS = 6_000;
 
-export async function startCollector(config: Config, logger: Logger): Promise<Collector> {
+/** What a test may inject. */
+export interface CollectorDeps {
+  /** Time source for partition maintenance and retention (default: the system clock). */
+  readonly clock?: Clock;
+}
+
+export async function startCollector(config: Config, logger: Logger, deps: CollectorDeps = {}): Promise<Collector> {
   const cleanups: Array<() => Promise<void>> = [];
   const unwind = async () => {
     for (const c of cleanups.reverse()) await c().catch((err: unknown) => logger.error({ err }, 'cleanup failed'));
@@ -67,7 +74,7 @@ export async function startCollector(config: Config, logger: Logger): Promise<Co
     }
 
     const databaseCleanups = cleanups.length;
-    const storage = await openStorage({ config: config.storage, url: databaseUrl, logger });
+    const storage = await openStorage({ config: config.storage, url: databaseUrl, logger, clock: deps.clock });
     cleanups.push(() => storage.close({ deadlineMs: STORAGE_CLOSE_DEADLINE_MS }));
 
     const fillers: Partial<Record<Exchange, RangeFiller>> = {};
@@ -95,7 +102,7 @@ export async function startCollector(config: Config, logger: Logger): Promise<Co
     if (unknownSymbols) throw unknownSymbols;
     let onFatal!: (err: CollectorError) => void;
     const fatal = new Promise<CollectorError>((resolve) => (onFatal = resolve));
-    const connections = createConnections(config, backfiller.observing(storage.sink), logger, { instruments, onFatal });
+    const connections = createConnections(config, backfiller.observing(storage.sink, storage.late), logger, { instruments, onFatal });
     cleanups.push(async () => {
       await Promise.all(connections.map((c) => c.stop()));
     });

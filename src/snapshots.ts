@@ -102,6 +102,10 @@ export interface PipelineSnapshot {
   readonly ticksInMemory: number;
   /** Of those, the ticks waiting for (or being appended to) the spill journal; they stay here while it is unwritable. */
   readonly ticksAwaitingJournal: number;
+  /** Live trades whose id was already stored with other values (price, qty, side or time); the stored row is kept. */
+  readonly ticksConflicting?: number;
+  /** Live trades at or below the last id seen for their symbol that were not stored yet: stored, counted here. */
+  readonly ticksOutOfOrder?: number;
 }
 
 export interface PoolSnapshot {
