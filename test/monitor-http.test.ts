@@ -89,6 +89,14 @@ function familyOf(name: string, types: ReadonlyMap<string, string>): string | un
   return undefined;
 }
 
+/** Every family the collector exports carries this prefix; the accessors below take the short name. */
+const PREFIX = 'market_collector_';
+
+function unprefixed(name: string, where: string): string {
+  assert.ok(name.startsWith(PREFIX), `metric name without the ${PREFIX} prefix: ${where}`);
+  return name.slice(PREFIX.length);
+}
+
 function parseExposition(text: string): Exposition {
   const types = new Map<string, string>();
   const helps = new Set<string>();
@@ -102,19 +110,20 @@ function parseExposition(text: string): Exposition {
       const m = /^# (HELP|TYPE) (\S+) ?(.*)$/.exec(line);
       if (!m) continue; // a comment
       assert.match(m[2]!, METRIC_NAME, where);
+      const family = unprefixed(m[2]!, where);
       if (m[1] === 'TYPE') {
         assert.ok(TYPES.has(m[3]!), `type in ${where}`);
-        assert.ok(!types.has(m[2]!), `one TYPE per family: ${where}`);
-        types.set(m[2]!, m[3]!);
+        assert.ok(!types.has(family), `one TYPE per family: ${where}`);
+        types.set(family, m[3]!);
       } else {
-        assert.ok(!helps.has(m[2]!), `one HELP per family: ${where}`);
-        helps.add(m[2]!);
+        assert.ok(!helps.has(family), `one HELP per family: ${where}`);
+        helps.add(family);
       }
       continue;
     }
     const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)(?: (-?\d+))?$/.exec(line);
     assert.ok(m, `sample syntax: ${where}`);
-    const name = m[1]!;
+    const name = unprefixed(m[1]!, where);
     const labels = m[2] ? parseLabels(m[2], where) : {};
     assert.ok(familyOf(name, types), `TYPE declared before ${where}`);
     const key = `${name}${JSON.stringify(Object.entries(labels).sort())}`;
@@ -231,7 +240,7 @@ describe('ops endpoint with fake providers', () => {
     assert.equal(m.get('gaps_detected_total'), 2);
     assert.ok((m.get('process_fds', { type: 'socket' }) ?? 0) >= 1, 'our own listening socket');
     assert.ok((m.get('process_tcp_sockets', { state: 'LISTEN' }) ?? 0) >= 1);
-    assert.ok((m.get('process_open_fds') ?? 0) > 0, 'default metrics on our registry');
+    assert.ok((m.get('process_open_fds') ?? 0) > 0, 'default metrics on our registry, prefixed too (market_collector_process_open_fds)');
     assert.ok(m.get('nodejs_eventloop_lag_p99_seconds') !== undefined);
     const labelNames = new Set(m.samples.flatMap((s) => Object.keys(s.labels)));
     for (const l of labelNames) assert.ok(['exchange', 'conn', 'reason', 'kind', 'state', 'type', 'le', 'space', 'version', 'major', 'minor', 'patch'].includes(l), `bounded label ${l}`);
