@@ -29,6 +29,8 @@ export interface Storage {
   onStored(listener: (ticks: readonly Tick[]) => void): () => void;
   /** Stop accepting, flush (retrying until the deadline, journaling the rest), end the pools. Never rejects. */
   close(opts?: { deadlineMs?: number }): Promise<void>;
+  /** Emergency exit: journal synchronously what is only in memory; returns the ticks written (throws SpillError). */
+  emergencyJournal(): number;
 }
 
 export interface OpenStorageOptions {
@@ -111,5 +113,6 @@ export async function openStorage(opts: OpenStorageOptions): Promise<Storage> {
     resetPool: () => pool.reset(),
     onStored: (listener) => writer.onStored(listener),
     close: (o) => (closing ??= close(o?.deadlineMs ?? DEFAULT_CLOSE_DEADLINE_MS)),
+    emergencyJournal: () => writer.emergencyJournal(),
   };
 }
