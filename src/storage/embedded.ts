@@ -23,6 +23,7 @@ import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import type { Logger } from '../logger.ts';
+import { registerSecret } from '../redact.ts';
 import { StorageError } from './errors.ts';
 
 const execFileAsync = promisify(execFile);
@@ -238,6 +239,7 @@ export async function startEmbeddedPostgres(opts: StartEmbeddedOptions): Promise
   else if (runAs.uid !== undefined && (await stat(dataDir)).uid !== runAs.uid) await chown(dataDir, runAs.uid, runAs.gid ?? runAs.uid);
 
   const password = await readPassword(dataDir);
+  if (password !== LEGACY_PASSWORD) registerSecret(password);
   let port = opts.port;
   let owned = true;
   const running = await runningServer(dataDir, log);

@@ -6,7 +6,7 @@ import type { StorageConfig } from '../config.ts';
 import type { Logger } from '../logger.ts';
 import type { PipelineSnapshot, PoolSnapshot } from '../snapshots.ts';
 import type { Tick, TickSink } from '../tick.ts';
-import { classifyDbError, describeDbError } from './errors.ts';
+import { classifyDbError, describeDbError, StorageError } from './errors.ts';
 import { migrateToLatest } from './migrate.ts';
 import { ResettablePool } from './pool.ts';
 import type { Database } from './schema.ts';
@@ -37,6 +37,45 @@ export interface OpenStorageOptions {
   readonly config: StorageConfig;
   readonly url: string;
   readonly logger: Logger;
+  /** Aborts a start still waiting for the database (a signal arrived). */
+  readonly signal?: AbortSignal;
+}
+
+/** Backoff between start attempts while the database is not there yet. */
+const START_RETRY_MIN_MS = 500;
+const START_RETRY_MAX_MS = 10_000;
+
+/**
+ * At start the database may come up later than we do (compose, systemd): a transient failure (refused, DNS not yet
+ * resolvable, "the database system is starting up"...) is retried with backoff, logged at warn each time, until
+ * DB_START_TIMEOUT_MS (0: for ever). Anything else (bad password, missing database) fails at once. Either way the
+ * error says in one line what failed.
+ */
+async function waitForDatabase<T>(attempt: () => Promise<T>, timeoutMs: number, log: Logger, signal: AbortSignal | undefined): Promise<T> {
+  const started = Date.now();
+  try {
+    return await pRetry(attempt, {
+      retries: Number.POSITIVE_INFINITY,
+      minTimeout: START_RETRY_MIN_MS,
+      maxTimeout: START_RETRY_MAX_MS,
+      ...(timeoutMs > 0 ? { maxRetryTime: timeoutMs } : {}),
+      ...(signal ? { signal } : {}),
+      shouldRetry: ({ error }) => classifyDbError(error) === 'transient',
+      onFailedAttempt: ({ error, attemptNumber }) => {
+        if (classifyDbError(error) !== 'transient') return;
+        const waited = Date.now() - started;
+        log.warn(
+          { reason: describeDbError(error), attempt: attemptNumber, waitedMs: waited, giveUpAfterMs: timeoutMs > 0 ? timeoutMs : null },
+          `waiting for the database (${timeoutMs > 0 ? `giving up after DB_START_TIMEOUT_MS=${timeoutMs}` : 'DB_START_TIMEOUT_MS=0: for ever'})`,
+        );
+      },
+    });
+  } catch (err) {
+    if (signal?.aborted) throw err;
+    const reason = describeDbError(err);
+    if (classifyDbError(err) !== 'transient') throw new StorageError(`database refused the start: ${reason}`, classifyDbError(err), { cause: err });
+    throw new StorageError(`database not reachable within DB_START_TIMEOUT_MS=${timeoutMs} ms: ${reason}`, 'transient', { cause: err });
+  }
 }
 
 /** Opens the pool, applies migrations (retrying connection errors briefly), opens the journal, starts the writer. */
@@ -56,13 +95,7 @@ export async function openStorage(opts: OpenStorageOptions): Promise<Storage> {
   });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   try {
-    const { applied } = await pRetry(() => migrateToLatest(db), {
-      retries: 4,
-      minTimeout: 250,
-      maxTimeout: 2_000,
-      shouldRetry: ({ error }) => classifyDbError(error) === 'transient',
-      onFailedAttempt: ({ error, attemptNumber }) => log.warn({ reason: describeDbError(error), attempt: attemptNumber }, 'migration attempt failed'),
-    });
+    const { applied } = await waitForDatabase(() => migrateToLatest(db), config.startTimeoutMs, log, opts.signal);
     if (applied.length > 0) log.info({ applied }, 'migrations applied');
   } catch (err) {
     await pool.end().catch(() => undefined);

@@ -110,6 +110,7 @@ export function testStorageConfig(spillDir: string, overrides: Partial<StorageCo
     spillDir,
     embeddedDir: DEFAULTS.EMBEDDED_PG_DIR,
     embeddedPort: DEFAULTS.EMBEDDED_PG_PORT,
+    startTimeoutMs: 30_000,
     ...overrides,
   };
 }
