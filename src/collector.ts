@@ -33,7 +33,8 @@ export interface Collector {
 /** Storage gets this long to flush or journal what it holds, so the process exits within 10 s of a signal. */
 const STORAGE_CLOSE_DEADLINE_MS = 6_000;
 
-export async function startCollector(config: Config, logger: Logger): Promise<Collector> {
+/** `signal` cancels a start that is still waiting (for the database): the promise rejects, nothing is left running. */
+export async function startCollector(config: Config, logger: Logger, opts: { signal?: AbortSignal } = {}): Promise<Collector> {
   const cleanups: Array<() => Promise<void>> = [];
   const unwind = async () => {
     for (const c of cleanups.reverse()) await c().catch((err: unknown) => logger.error({ err }, 'cleanup failed'));
@@ -58,7 +59,7 @@ export async function startCollector(config: Config, logger: Logger): Promise<Co
     }
 
     const databaseCleanups = cleanups.length;
-    const storage = await openStorage({ config: config.storage, url: databaseUrl, logger });
+    const storage = await openStorage({ config: config.storage, url: databaseUrl, logger, ...(opts.signal ? { signal: opts.signal } : {}) });
     cleanups.push(() => storage.close({ deadlineMs: STORAGE_CLOSE_DEADLINE_MS }));
 
     const fillers: Partial<Record<Exchange, RangeFiller>> = {};
@@ -117,7 +118,7 @@ export async function startCollector(config: Config, logger: Logger): Promise<Co
         stopping ??= (async () => {
           logger.info('collector stopping');
           await unwind();
-          logger.info({ pipeline: storage.pipeline(), gaps: backfiller.snapshot() }, 'collector stopped');
+          logger.info(monitor.summary(), 'collector stopped');
         })();
         return stopping;
       },
