@@ -31,6 +31,13 @@ export function droppedLogLines(): number {
   return totals.dropped;
 }
 
+/** Log bytes waiting for slow readers, over every sink (a gauge for /metrics: > 0 means stdout is behind). */
+export function pendingLogBytes(): number {
+  let n = 0;
+  for (const s of sinks) n += s.pendingBytes;
+  return n;
+}
+
 /** Waits until every sink has written what it holds, or `timeoutMs` has passed. Never rejects. */
 export async function drainLogs(timeoutMs: number): Promise<void> {
   await Promise.all([...sinks].map((s) => s.drain(timeoutMs)));

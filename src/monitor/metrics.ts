@@ -5,7 +5,7 @@
  * exchange, conn, reason, kind, state, type.
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import { droppedLogLines } from '../log-sink.ts';
+import { droppedLogLines, pendingLogBytes } from '../log-sink.ts';
 import { RECONNECT_REASONS, REJECT_KINDS } from '../snapshots.ts';
 import type { ConnectionSnapshot, ConnectionStateName } from '../snapshots.ts';
 import { ALARM_KINDS } from './alarms.ts';
@@ -68,6 +68,7 @@ export function createMetrics(src: MetricsSources): Registry {
   if (src.providers.gaps) gapsMetrics(registry, src);
   processMetrics(registry, src);
   new CounterFeed(registry, 'log_lines_dropped_total', 'Log lines dropped because the log destination failed or did not keep up', [], (f) => f.set({}, droppedLogLines()));
+  gauge(registry, 'log_pending_bytes', 'Log bytes waiting for a slow log reader (dropped beyond 1 MiB)', [], (g) => g.set(pendingLogBytes()));
   gauge(registry, 'alarms_active', 'Active alarms by kind', ['kind'], (g) => {
     const active = src.alarms();
     for (const kind of ALARM_KINDS) g.set({ kind }, active.filter((a) => a.kind === kind).length);
