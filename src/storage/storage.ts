@@ -65,14 +65,14 @@ async function waitForDatabase<T>(attempt: () => Promise<T>, timeoutMs: number, 
         if (classifyDbError(error) !== 'transient') return;
         const waited = Date.now() - started;
         log.warn(
-          { reason: describeDbError(error), attempt: attemptNumber, waitedMs: waited, giveUpAfterMs: timeoutMs > 0 ? timeoutMs : null },
+          { reason: describeDbError((error as { cause?: unknown }).cause ?? error), attempt: attemptNumber, waitedMs: waited, giveUpAfterMs: timeoutMs > 0 ? timeoutMs : null },
           `waiting for the database (${timeoutMs > 0 ? `giving up after DB_START_TIMEOUT_MS=${timeoutMs}` : 'DB_START_TIMEOUT_MS=0: for ever'})`,
         );
       },
     });
   } catch (err) {
     if (signal?.aborted) throw err;
-    const reason = describeDbError(err);
+    const reason = describeDbError((err as { cause?: unknown }).cause ?? err);
     if (classifyDbError(err) !== 'transient') throw new StorageError(`database refused the start: ${reason}`, classifyDbError(err), { cause: err });
     throw new StorageError(`database not reachable within DB_START_TIMEOUT_MS=${timeoutMs} ms: ${reason}`, 'transient', { cause: err });
   }
