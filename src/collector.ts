@@ -42,13 +42,16 @@ export async function startCollector(config: Config, logger: Logger, opts: { sig
   try {
     let databaseUrl = config.storage.databaseUrl;
     if (databaseUrl === undefined) {
-      const embedded = await startEmbeddedPostgres({ dir: config.storage.embeddedDir, port: config.storage.embeddedPort, logger });
+      const embedded = await startEmbeddedPostgres({ dir: config.storage.embeddedDir, port: config.storage.embeddedPort, runtimeDir: config.storage.embeddedRuntimeDir, logger });
       cleanups.push(() => embedded.stop());
       databaseUrl = embedded.url;
       const u = new URL(databaseUrl);
       logger.info(
         {
           databaseUrl: redactSecrets(databaseUrl),
+          dataDir: embedded.dataDir,
+          binDir: embedded.binDir,
+          ...(embedded.moved ? { movedAsRoot: embedded.moved } : {}),
           passwordFile: embedded.passwordFile,
           psql: `PGPASSWORD=$(cat '${embedded.passwordFile}') psql -h ${u.hostname} -p ${u.port} -U ${u.username} ${u.pathname.slice(1)}`,
         },

@@ -47,6 +47,7 @@ export const DEFAULTS = {
   EMBEDDED_PG_DIR: './.data/postgres',
   EMBEDDED_PG_PORT: 54329,
   DB_START_TIMEOUT_MS: 0,
+  EMBEDDED_PG_RUNTIME_DIR: '/var/lib/market-collector',
   // operations
   METRICS_PORT: 9464,
   METRICS_HOST: '127.0.0.1',
@@ -116,6 +117,8 @@ export interface StorageConfig {
   readonly embeddedPort: number;
   /** How long a start waits for an unreachable database; 0: for ever. */
   readonly startTimeoutMs: number;
+  /** As root: where the embedded binaries and data go when the postgres user cannot reach them. */
+  readonly embeddedRuntimeDir: string;
 }
 
 export interface MonitorConfig {
@@ -265,6 +268,7 @@ function loadStorageConfig(env: Env): StorageConfig {
     embeddedDir: readString(env, 'EMBEDDED_PG_DIR', DEFAULTS.EMBEDDED_PG_DIR),
     embeddedPort: readInt(env, 'EMBEDDED_PG_PORT', DEFAULTS.EMBEDDED_PG_PORT, 1, 65_535),
     startTimeoutMs: readInt(env, 'DB_START_TIMEOUT_MS', DEFAULTS.DB_START_TIMEOUT_MS, 0, 86_400_000),
+    embeddedRuntimeDir: readString(env, 'EMBEDDED_PG_RUNTIME_DIR', DEFAULTS.EMBEDDED_PG_RUNTIME_DIR),
   };
 }
 

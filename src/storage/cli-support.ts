@@ -11,7 +11,7 @@ export interface CliDatabase {
 
 export async function cliDatabase(storage: StorageConfig, logger: Logger): Promise<CliDatabase> {
   if (storage.databaseUrl) return { url: storage.databaseUrl, release: async () => {} };
-  const embedded = await startEmbeddedPostgres({ dir: storage.embeddedDir, port: storage.embeddedPort, logger });
+  const embedded = await startEmbeddedPostgres({ dir: storage.embeddedDir, port: storage.embeddedPort, runtimeDir: storage.embeddedRuntimeDir, logger });
   return { url: embedded.url, release: () => embedded.stop() };
 }
 
