@@ -15,7 +15,7 @@ import type { Connection } from './connection/connection.ts';
 import { createConnections } from './exchanges/connections.ts';
 import { startMonitor } from './monitor/monitor.ts';
 import type { Monitor } from './monitor/monitor.ts';
-import { startEmbeddedPostgres } from './storage/embedded.ts';
+import { psqlCommand, startEmbeddedPostgres } from './storage/embedded.ts';
 import { openStorage } from './storage/storage.ts';
 import type { Storage } from './storage/storage.ts';
 import type { Exchange } from './tick.ts';
@@ -45,7 +45,6 @@ export async function startCollector(config: Config, logger: Logger, opts: { sig
       const embedded = await startEmbeddedPostgres({ dir: config.storage.embeddedDir, port: config.storage.embeddedPort, runtimeDir: config.storage.embeddedRuntimeDir, logger });
       cleanups.push(() => embedded.stop());
       databaseUrl = embedded.url;
-      const u = new URL(databaseUrl);
       logger.info(
         {
           databaseUrl: redactSecrets(databaseUrl),
@@ -53,7 +52,7 @@ export async function startCollector(config: Config, logger: Logger, opts: { sig
           binDir: embedded.binDir,
           ...(embedded.moved ? { movedAsRoot: embedded.moved } : {}),
           passwordFile: embedded.passwordFile,
-          psql: `PGPASSWORD=$(cat '${embedded.passwordFile}') psql -h ${u.hostname} -p ${u.port} -U ${u.username} ${u.pathname.slice(1)}`,
+          psql: psqlCommand(embedded),
         },
         'embedded PostgreSQL running (set DATABASE_URL to use your own server)',
       );

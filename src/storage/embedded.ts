@@ -300,6 +300,12 @@ export async function startEmbeddedPostgres(opts: StartEmbeddedOptions): Promise
   return { url, port, dataDir, passwordFile: join(dataDir, PASSWORD_FILE), binDir: bins.binDir, ...(moved.dataDir || moved.binaries ? { moved } : {}), owned, stop };
 }
 
+/** The shell command that opens psql on it (the password read from its file, never printed). */
+export function psqlCommand(e: Pick<EmbeddedPostgres, 'url' | 'passwordFile'>): string {
+  const u = new URL(e.url);
+  return `PGPASSWORD=$(cat '${e.passwordFile}') psql -h ${u.hostname} -p ${u.port} -U ${decodeURIComponent(u.username)} ${decodeURIComponent(u.pathname.slice(1))}`;
+}
+
 function pgUser(runAs: RunAs): PgUser | null {
   return runAs.uid === undefined ? null : { uid: runAs.uid, gid: runAs.gid ?? runAs.uid, groups: runAs.groups ?? [] };
 }
