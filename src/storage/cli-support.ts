@@ -22,10 +22,10 @@ export async function cliDatabase(storage: StorageConfig, logger: Logger): Promi
   return { url: embedded.url, release: () => embedded.stop() };
 }
 
-/** The demo's own embedded server (`npm run demo`), kept apart from the user's data. */
-export const DEMO_EMBEDDED = { dir: './.data/demo/postgres', port: 54339 } as const;
+/** The demo's own embedded server (`npm run demo`), kept apart from the user's data; DEMO_PG_PORT moves its port. */
+export const DEMO_EMBEDDED = { dir: './.data/demo/postgres', port: Number(process.env.DEMO_PG_PORT) || 54339 } as const;
 
-/** The command that queries the demo's data after `npm run demo` (printed by the demo and `npm run db -- --demo`). */
+/** The command that queries the demo's data after `npm run demo` (printed by the demo at start and at the end). */
 export const DEMO_QUERY_COMMAND = `EMBEDDED_PG_DIR=${DEMO_EMBEDDED.dir} EMBEDDED_PG_PORT=${DEMO_EMBEDDED.port} npm run query -- --latest 10`;
 
 /** A usage error: the CLI prints it and exits 2. */
