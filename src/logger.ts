@@ -24,7 +24,7 @@ function redactDeep(value: unknown, depth = 0): unknown {
   if (value instanceof Error) return errSerializer(value);
   if (Array.isArray(value)) return value.map((v) => redactDeep(v, depth + 1));
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) out[k] = /password/i.test(k) ? '***' : redactDeep(v, depth + 1);
+  for (const [k, v] of Object.entries(value)) out[k] = /password/i.test(k) && !/(file|path)$/i.test(k) ? '***' : redactDeep(v, depth + 1);
   return out;
 }
 
