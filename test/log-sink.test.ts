@@ -79,12 +79,12 @@ async function stopWithin(f: Flood, ms: number): Promise<number> {
 const NOTE = /^market-collector: log output to stdout (is failing|failed) .*collection carries on.*market_collector_log_lines_dropped_total/;
 
 describe('a log destination that fails never stops the process', () => {
-  test('a reader that stops reading: the loop runs, memory stays bounded, lines are dropped and counted; SIGTERM exits', async () => {
+  test('a reader that stops reading (pretty mode: the same sink): the loop runs, memory stays bounded, lines are dropped and counted; SIGTERM exits', async () => {
     const reader = deafReader();
-    const f = flood(reader.stdin!);
+    const f = flood(reader.stdin!, { FLOOD_PRETTY: '1' });
     reader.stdin!.destroy(); // only the child holds the write end now
-    await waitFor(() => f.beats.length >= 30 && f.beats.at(-1)!.dropped > 0, 20_000, '3 s of beats with lines dropped');
-    // ~8 MB/s of log lines for 3 s into a pipe nobody reads: without the bound that would all be in memory.
+    await waitFor(() => f.beats.length >= 20 && f.beats.at(-1)!.dropped > 0, 20_000, '2 s of beats with lines dropped');
+    // ~8 MB/s of log lines for 2 s into a pipe nobody reads: without the bound that would all be in memory.
     assertAlive(f.beats, 5, 1_000);
     const rss = f.beats.slice(5).map((b) => b.rssMb);
     assert.ok(Math.max(...rss) - Math.min(...rss) < 40, `RSS bounded: ${Math.min(...rss)}..${Math.max(...rss)} MB`);
@@ -101,7 +101,7 @@ describe('a log destination that fails never stops the process', () => {
     reader.stdin!.destroy();
     await waitFor(() => reader.exitCode !== null, 10_000, 'the reader exits after 100 kB');
     const diedAt = f.beats.length;
-    await waitFor(() => f.beats.length >= diedAt + 15, 10_000, 'beats after the reader died');
+    await waitFor(() => f.beats.length >= diedAt + 8, 10_000, 'beats after the reader died');
     assertAlive(f.beats, Math.max(0, diedAt - 1), 1_000);
     const dropped = f.beats.at(-1)!.dropped;
     await waitFor(() => f.beats.at(-1)!.dropped > dropped, 5_000, 'every later line counted as dropped');
@@ -128,7 +128,7 @@ describe('a log destination that fails never stops the process', () => {
     const fd = openSync('/dev/full', 'w');
     try {
       const f = flood(fd);
-      await waitFor(() => f.beats.length >= 15, 20_000, 'beats');
+      await waitFor(() => f.beats.length >= 8, 20_000, 'beats');
       assertAlive(f.beats, 3, 1_000);
       assert.ok(f.beats.at(-1)!.dropped > 1000, `lines dropped: ${f.beats.at(-1)!.dropped}`);
       assert.equal(f.notes.filter((l) => NOTE.test(l) && /ENOSPC/.test(l)).length, 1, `ENOSPC said once: ${f.notes.join(' | ')}`);
@@ -136,15 +136,5 @@ describe('a log destination that fails never stops the process', () => {
     } finally {
       closeSync(fd);
     }
-  });
-
-  test('pretty mode goes through the same sink', async () => {
-    const reader = deafReader();
-    const f = flood(reader.stdin!, { FLOOD_PRETTY: '1' });
-    reader.stdin!.destroy();
-    await waitFor(() => f.beats.length >= 15 && f.beats.at(-1)!.dropped > 0, 20_000, 'pretty lines dropped too');
-    assertAlive(f.beats, 5, 1_000);
-    await stopWithin(f, 3_000);
-    reader.kill('SIGKILL');
   });
 });

@@ -121,18 +121,17 @@ describe('real processes against a real server with a tricky password', () => {
     assert.match(missing.out, /could not start: database refused the start: 3D000/);
     assertHidden(missing.out, PASSWORD, 'missing database');
     const closed = await freePort();
-    const late = await run([join(PROJECT_ROOT, 'src/main.ts')], { ...base(), DATABASE_URL: urlWith(db.name, closed), DB_START_TIMEOUT_MS: '1500' }, 30_000);
+    const late = await run([join(PROJECT_ROOT, 'src/main.ts')], { ...base(), DATABASE_URL: urlWith(db.name, closed), DB_START_TIMEOUT_MS: '800' }, 30_000);
     assert.equal(late.code, 1, late.out);
     assert.match(late.out, /waiting for the database/);
     assertHidden(late.out, PASSWORD, 'unreachable server');
     console.log(late.out.split('\n').filter((l) => /waiting|could not start/.test(l)).slice(-2).join('\n'));
   });
 
-  test('migrate CLI (success, then a failure) prints nothing of the password', async () => {
-    const ok = await run([join(PROJECT_ROOT, 'src/cli/migrate.ts')], { DATABASE_URL: urlWith(db.name) }, 30_000);
-    assert.equal(ok.code, 0, ok.out);
+  test('migrate CLI: an error from pg prints nothing of the password', async () => {
     const bad = await run([join(PROJECT_ROOT, 'src/cli/migrate.ts')], { DATABASE_URL: urlWith('no_such_db') }, 30_000);
     assert.equal(bad.code, 1, bad.out);
-    assertHidden(ok.out + bad.out, PASSWORD, 'migrate');
+    assert.match(bad.out, /does not exist/);
+    assertHidden(bad.out, PASSWORD, 'migrate');
   });
 });
