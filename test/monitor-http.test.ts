@@ -239,9 +239,9 @@ describe('ops endpoint with fake providers', () => {
     assert.equal(m.get('pool_expired_total'), 3);
     assert.equal(m.get('gaps_detected_total'), 2);
     assert.ok((m.get('process_fds', { type: 'socket' }) ?? 0) >= 1, 'our own listening socket');
-    assert.ok((m.get('process_tcp_sockets', { state: 'LISTEN' }) ?? 0) >= 1);
+    assert.ok((m.get('process_tcp_sockets', { state: 'LISTEN' }) ?? 0) >= 1, 'our own listening socket in LISTEN');
     assert.ok((m.get('process_open_fds') ?? 0) > 0, 'default metrics on our registry, prefixed too (market_collector_process_open_fds)');
-    assert.ok(m.get('nodejs_eventloop_lag_p99_seconds') !== undefined);
+    assert.ok(m.get('nodejs_eventloop_lag_p99_seconds') !== undefined, 'event-loop lag from the default metrics');
     const labelNames = new Set(m.samples.flatMap((s) => Object.keys(s.labels)));
     for (const l of labelNames) assert.ok(['exchange', 'conn', 'reason', 'kind', 'state', 'type', 'le', 'space', 'version', 'major', 'minor', 'patch'].includes(l), `bounded label ${l}`);
   });
@@ -370,12 +370,12 @@ describe('ops endpoint against the simulator', () => {
     const m = await scrape(monitor.port!);
     const closes = m.get('reconnects_total', { exchange: 'binance', conn: 'binance-0', reason: 'close' })!;
     assert.equal(closes, binance.snapshot().reconnectsByReason.close);
-    assert.ok(closes > closesBefore);
+    assert.ok(closes > closesBefore, `close reconnects ${closesBefore} -> ${closes}`);
     // The reset's reason label is the connection layer's call; the per-reason series must add up to its total.
     assert.equal(okxSum(m), okx.snapshot().reconnects);
-    assert.ok(okxSum(m) > okxBefore);
-    assert.ok(m.get('frames_total', { exchange: 'binance', conn: 'binance-0' })! > 0);
-    assert.ok(m.get('ticks_total', { exchange: 'okx', conn: 'okx-0' })! > 0);
+    assert.ok(okxSum(m) > okxBefore, `okx reconnects ${okxBefore} -> ${okxSum(m)}`);
+    assert.ok(m.get('frames_total', { exchange: 'binance', conn: 'binance-0' })! > 0, 'binance frames counted');
+    assert.ok(m.get('ticks_total', { exchange: 'okx', conn: 'okx-0' })! > 0, 'okx ticks counted');
     assert.equal(m.get('connection_state', { conn: 'binance-0', state: 'live' }), 1);
     assert.ok(m.get('process_tcp_sockets', { state: 'ESTABLISHED' })! >= 2, 'our two exchange sockets');
   });
@@ -392,6 +392,9 @@ describe('ops endpoint against the simulator', () => {
     assert.ok(body.reasons.some((r) => r.startsWith('okx/okx-0 is ')), body.reasons.join('; '));
     assert.ok(!body.reasons.some((r) => r.startsWith('binance/')), 'binance stays live');
     await waitFor(async () => (await get(monitor.port!, '/readyz')).status === 200, 15_000, '/readyz 200 after recovery');
-    assert.ok(connections.find((c) => c.exchange === 'okx')!.snapshot().reconnectsByReason.refused >= 10);
+    // Each of the 10 refused upgrades ends an attempt: as `refused`, or as `handshake_timeout` when the machine is so
+    // loaded that the client's handshake timer fires before the 503 arrives.
+    const byReason = connections.find((c) => c.exchange === 'okx')!.snapshot().reconnectsByReason;
+    assert.ok(byReason.refused + byReason.handshake_timeout >= 10, `refused upgrades counted: ${JSON.stringify(byReason)}`);
   });
 });
