@@ -99,7 +99,7 @@ describe('deploy/ against a real collector', () => {
 
   test('every metric the alert rules name is exported', () => {
     const named = alertExprs().flatMap(metricNames);
-    assert.ok(named.length > 10);
+    assert.ok(named.length > 10, `metric names found in the rules: ${named.length}`);
     for (const name of named) assert.ok(exported.has(name) || PROMETHEUS_SYNTHETIC.has(name), `alerts.yml names ${name}, which the collector does not export`);
     const text = alertExprs().join('\n');
     for (const needed of ['close_wait', 'fd_growth', 'reconnect_storm', 'journal_ticks', 'gaps_unfillable', 'ticks_stored_total']) assert.ok(text.includes(needed), `an alert covers ${needed}`);
@@ -107,7 +107,7 @@ describe('deploy/ against a real collector', () => {
 
   test('every metric the Grafana dashboard queries is exported', () => {
     const named = dashboardExprs().flatMap(metricNames);
-    assert.ok(named.length > 20);
+    assert.ok(named.length > 20, `metric names found in the dashboard: ${named.length}`);
     for (const name of named) assert.ok(exported.has(name), `the dashboard queries ${name}, which the collector does not export`);
   });
 });

@@ -68,7 +68,7 @@ describe('the embedded start as root from a 0700 directory', { skip }, () => {
       assert.match(first.moved?.dataDir ?? '', new RegExp(`cannot enter ${priv} \\(mode 0700`));
       assert.match(first.moved?.binaries ?? '', new RegExp(`cannot enter ${priv}`));
       assert.equal(statSync(first.dataDir).mode & 0o777, 0o700, 'the data dir has the mode PostgreSQL demands');
-      assert.ok(logs.find((l) => /data directory placed where the postgres user can reach it/.test(String(l.msg))).length === 1);
+      assert.ok(logs.find((l) => /data directory placed where the postgres user can reach it/.test(String(l.msg))).length === 1, 'the placement is logged once');
       const c = new pg.Client({ connectionString: first.url });
       await c.connect();
       assert.equal((await c.query('select current_user as u')).rows[0].u, 'postgres');

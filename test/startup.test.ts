@@ -6,48 +6,36 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
-import { ExchangeSimulator } from '../src/simulator/index.ts';
 import { PROJECT_ROOT } from './helpers/child-collector.ts';
 import { simEnv } from './helpers/collector-env.ts';
-import { createTestDatabase } from './helpers/db.ts';
-import { TcpProxy } from './helpers/tcp-proxy.ts';
+import { proxiedFixture } from './helpers/proxied-db.ts';
+import type { ProxiedFixture } from './helpers/proxied-db.ts';
 import { waitFor } from './helpers/wait-for.ts';
 
 describe('a collector process started before its database, configured partly by .env', () => {
-  let sim: ExchangeSimulator;
-  let db: { url: string; drop(): Promise<void> };
-  let dir: string;
-  let proxy: TcpProxy;
+  let fx: ProxiedFixture;
   let proc: ReturnType<typeof spawn> | undefined;
 
   before(async () => {
-    sim = await ExchangeSimulator.start({ tradesPerSecond: 20, binanceSymbols: ['BTCUSDT'], okxSymbols: ['BTC-USDT'] });
-    db = await createTestDatabase();
-    dir = mkdtempSync(join(tmpdir(), 'mc-startup-'));
-    const u = new URL(db.url);
-    proxy = await TcpProxy.start(u.hostname, Number(u.port || 5432));
+    fx = await proxiedFixture({ tradesPerSecond: 20, binanceSymbols: ['BTCUSDT'], okxSymbols: ['BTC-USDT'] }, 'mc-startup-');
   });
   after(async () => {
     if (proc && proc.exitCode === null) proc.kill('SIGKILL');
-    await proxy.stop();
-    await sim.stop();
-    await db.drop();
-    rmSync(dir, { recursive: true, force: true });
+    await fx.close();
   });
 
   test('waits for the database with warn lines, then starts; .env applied under the environment; near miss warned', async () => {
-    proxy.cut(); // the database is "not up yet": every connection is reset
-    const env = simEnv(sim, { DATABASE_URL: proxy.url(db.url), METRICS_PORT: '0', PID_FILE: join(dir, 'c.pid'), SPILL_DIR: join(dir, 'spill'), BACKFILL_ENABLED: '0', LOG_LEVEL: 'info' });
+    fx.proxy.cut(); // the database is "not up yet": every connection is reset
+    const env = simEnv(fx.sim, { DATABASE_URL: fx.proxy.url(fx.db.url), METRICS_PORT: '0', PID_FILE: join(fx.dir, 'c.pid'), SPILL_DIR: join(fx.dir, 'spill'), BACKFILL_ENABLED: '0', LOG_LEVEL: 'info' });
     const { BINANCE_SYMBOLS: _b, OKX_SYMBOLS: _o, ...rest } = env;
     // From .env: the symbols, a misspelled pool size, and a LOG_LEVEL the environment overrides.
-    writeFileSync(join(dir, '.env'), 'BINANCE_SYMBOLS=BTCUSDT\nOKX_SYMBOLS=\nPG_POOL_MAXX=2\nLOG_LEVEL=debug\n');
+    writeFileSync(join(fx.dir, '.env'), 'BINANCE_SYMBOLS=BTCUSDT\nOKX_SYMBOLS=\nPG_POOL_MAXX=2\nLOG_LEVEL=debug\n');
     proc = spawn(process.execPath, ['--import', pathToFileURL(join(PROJECT_ROOT, 'node_modules/tsx/dist/loader.mjs')).href, join(PROJECT_ROOT, 'src/main.ts')], {
-      cwd: dir, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...rest }, stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: fx.dir, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...rest }, stdio: ['ignore', 'pipe', 'pipe'],
     });
     const lines: Array<Record<string, unknown>> = [];
     createInterface({ input: proc.stdout! }).on('line', (l) => lines.push(JSON.parse(l) as Record<string, unknown>));
@@ -61,7 +49,7 @@ describe('a collector process started before its database, configured partly by 
     assert.equal(waiting.level, 40, 'warn');
     assert.match(String(waiting.reason), /ECONNRESET|terminated|closed/i, 'names the reason');
     assert.equal(has((l) => l.msg === 'collector started'), false, 'not started while the database is down');
-    proxy.restore();
+    fx.proxy.restore();
     await waitFor(() => has((l) => l.msg === 'collector started'), 30_000, 'started once the database is up');
 
     const started = lines.find((l) => l.msg === 'collector started')!;

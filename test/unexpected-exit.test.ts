@@ -8,17 +8,15 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
-import { ExchangeSimulator } from '../src/simulator/index.ts';
 import { PROJECT_ROOT } from './helpers/child-collector.ts';
 import { simEnv } from './helpers/collector-env.ts';
-import { createTestDatabase } from './helpers/db.ts';
-import { TcpProxy } from './helpers/tcp-proxy.ts';
+import { proxiedFixture } from './helpers/proxied-db.ts';
+import type { ProxiedFixture } from './helpers/proxied-db.ts';
 import { waitFor } from './helpers/wait-for.ts';
 
 function journaledTicks(dir: string): number {
@@ -34,35 +32,25 @@ function journaledTicks(dir: string): number {
 }
 
 describe('an uncaught exception while the database is down', () => {
-  let sim: ExchangeSimulator;
-  let db: { url: string; drop(): Promise<void> };
-  let dir: string;
-  let proxy: TcpProxy;
+  let fx: ProxiedFixture;
   let proc: ReturnType<typeof spawn> | undefined;
 
   before(async () => {
-    sim = await ExchangeSimulator.start({ tradesPerSecond: 200, binanceSymbols: ['BTCUSDT'], okxSymbols: ['BTC-USDT'] });
-    db = await createTestDatabase();
-    dir = mkdtempSync(join(tmpdir(), 'mc-crash-'));
-    const u = new URL(db.url);
-    proxy = await TcpProxy.start(u.hostname, Number(u.port || 5432));
+    fx = await proxiedFixture({ tradesPerSecond: 200, binanceSymbols: ['BTCUSDT'], okxSymbols: ['BTC-USDT'] }, 'mc-crash-');
   });
   after(async () => {
     if (proc && proc.exitCode === null) proc.kill('SIGKILL');
-    await proxy.stop();
-    await sim.stop();
-    await db.drop();
-    rmSync(dir, { recursive: true, force: true });
+    await fx.close();
   });
 
   test('logged with its reason, what is in memory journaled, exit 1 within the bound', async () => {
-    const spill = join(dir, 'spill');
-    const env = simEnv(sim, {
-      BINANCE_SYMBOLS: 'BTCUSDT', OKX_SYMBOLS: 'BTC-USDT', DATABASE_URL: proxy.url(db.url), METRICS_PORT: '0', PID_FILE: join(dir, 'c.pid'),
+    const spill = join(fx.dir, 'spill');
+    const env = simEnv(fx.sim, {
+      BINANCE_SYMBOLS: 'BTCUSDT', OKX_SYMBOLS: 'BTC-USDT', DATABASE_URL: fx.proxy.url(fx.db.url), METRICS_PORT: '0', PID_FILE: join(fx.dir, 'c.pid'),
       SPILL_DIR: spill, BACKFILL_ENABLED: '0', PG_ACQUIRE_TIMEOUT_MS: '500', PG_CONNECT_TIMEOUT_MS: '500',
     });
     proc = spawn(process.execPath, ['--import', pathToFileURL(join(PROJECT_ROOT, 'node_modules/tsx/dist/loader.mjs')).href, '--import', pathToFileURL(join(PROJECT_ROOT, 'test/fixtures/crash-on-sigusr2.mjs')).href, join(PROJECT_ROOT, 'src/main.ts')], {
-      cwd: dir, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: fx.dir, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env }, stdio: ['ignore', 'pipe', 'pipe'],
     });
     const lines: Array<Record<string, any>> = [];
     createInterface({ input: proc.stdout! }).on('line', (l) => lines.push(JSON.parse(l) as Record<string, any>));
@@ -70,7 +58,7 @@ describe('an uncaught exception while the database is down', () => {
     proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<{ code: number | null; at: number }>((r) => proc!.on('exit', (code) => r({ code, at: Date.now() })));
     await waitFor(() => lines.some((l) => l.msg === 'collector started'), 60_000, `started: ${stderr}`);
-    proxy.cut();
+    fx.proxy.cut();
     await new Promise((r) => setTimeout(r, 1500)); // ~600 ticks arrive with nowhere to go but memory
     assert.equal(journaledTicks(spill), 0, 'nothing journaled yet: the ticks are in memory (MAX_BUFFERED_TICKS not reached)');
     const sentAt = Date.now();
