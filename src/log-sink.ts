@@ -24,7 +24,6 @@ import net from 'node:net';
 export const MAX_PENDING_BYTES = 1_048_576;
 
 const totals = { dropped: 0 };
-const sinks = new Set<LogSink>();
 
 /** Log lines dropped by every sink of this process since it started (a counter for /metrics). */
 export function droppedLogLines(): number {
@@ -34,13 +33,13 @@ export function droppedLogLines(): number {
 /** Log bytes waiting for slow readers, over every sink (a gauge for /metrics: > 0 means stdout is behind). */
 export function pendingLogBytes(): number {
   let n = 0;
-  for (const s of sinks) n += s.pendingBytes;
+  for (const s of streams.values()) if (s && !s.destroyed) n += s.writableLength;
   return n;
 }
 
 /** Waits until every sink has written what it holds, or `timeoutMs` has passed. Never rejects. */
 export async function drainLogs(timeoutMs: number): Promise<void> {
-  await Promise.all([...sinks].map((s) => s.drain(timeoutMs)));
+  await Promise.all([...streams.values()].map((s) => (s ? drainStream(s, timeoutMs) : undefined)));
 }
 
 export interface LogSinkOptions {
@@ -71,16 +70,34 @@ function streamFor(fd: number): net.Socket | null {
   }
 }
 
-const noteStreams = new Map<number, net.Socket | null>();
+const streams = new Map<number, net.Socket | null>();
 
-/** A non-blocking stream on stderr when it is a pipe (kept for the life of the process, never ended). */
-function noteStream(fd: number): net.Socket | null {
-  if (!noteStreams.has(fd)) {
+/**
+ * One non-blocking stream per fd for the whole process (kept, never ended), shared by every sink on it (several
+ * loggers on stdout must not interleave partial writes) and by the stderr note; null when the fd is not a pipe.
+ */
+function sharedStream(fd: number): net.Socket | null {
+  if (!streams.has(fd)) {
     const s = streamFor(fd);
+    s?.setMaxListeners(0);
     s?.on('error', () => undefined);
-    noteStreams.set(fd, s);
+    streams.set(fd, s);
   }
-  return noteStreams.get(fd) ?? null;
+  return streams.get(fd) ?? null;
+}
+
+function drainStream(socket: net.Socket, timeoutMs: number): Promise<void> {
+  if (socket.destroyed || socket.writableLength === 0) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      socket.off('drain', done).off('close', done);
+      resolve();
+    };
+    const timer = setTimeout(done, Math.max(0, timeoutMs));
+    timer.unref();
+    socket.on('drain', done).on('close', done);
+  });
 }
 
 /** One write(2) loop for a whole buffer; throws the first error. A write of 0 bytes counts as EAGAIN. */
@@ -113,13 +130,13 @@ export class LogSink {
     this.#format = opts.format;
     this.#noteFd = opts.noteFd === undefined ? 2 : opts.noteFd;
     this.#name = opts.name ?? (this.#fd === 1 ? 'stdout' : `fd ${this.#fd}`);
-    const socket = streamFor(this.#fd);
+    const socket = sharedStream(this.#fd);
     this.#writer = socket ? { kind: 'stream', socket } : { kind: 'sync' };
-    if (socket) {
+    if (socket?.destroyed) this.#dead = 'closed';
+    else if (socket) {
       socket.on('error', (err: NodeJS.ErrnoException) => this.#fail(err.code ?? err.message));
       socket.on('close', () => this.#fail('closed'));
     }
-    sinks.add(this);
   }
 
   /** Lines this sink dropped. */
@@ -169,18 +186,7 @@ export class LogSink {
 
   /** Resolves once everything handed over is written, the destination is dead, or `timeoutMs` passed. */
   drain(timeoutMs: number): Promise<void> {
-    if (this.#writer.kind !== 'stream' || this.#dead || this.#writer.socket.writableLength === 0) return Promise.resolve();
-    const { socket } = this.#writer;
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        socket.off('drain', done).off('close', done);
-        resolve();
-      };
-      const timer = setTimeout(done, Math.max(0, timeoutMs));
-      timer.unref();
-      socket.on('drain', done).on('close', done);
-    });
+    return this.#writer.kind === 'stream' && !this.#dead ? drainStream(this.#writer.socket, timeoutMs) : Promise.resolve();
   }
 
   #fail(reason: string): void {
@@ -204,7 +210,8 @@ export class LogSink {
     if (this.#noted || this.#noteFd === null) return;
     this.#noted = true;
     const text = `market-collector: ${what}; collection carries on; log lines that cannot be written are dropped and counted (market_collector_log_lines_dropped_total on /metrics)\n`;
-    const socket = this.#noteFd === this.#fd ? null : noteStream(this.#noteFd);
+    const socket = this.#noteFd === this.#fd ? null : sharedStream(this.#noteFd);
+    if (socket?.destroyed) return;
     if (socket) {
       socket.write(text);
       return;

@@ -367,6 +367,8 @@ describe('ops endpoint against the simulator', () => {
     sim.inject('okx', 'reset');
     await waitFor(() => binance.snapshot().reconnectsByReason.close > 0 && okx.snapshot().reconnects > okxReconnects, 8000, 'reconnects counted');
     await waitFor(() => binance.state === 'live' && okx.state === 'live', 8000, 'live again');
+    // Under load the new sockets may not have delivered a trade yet: the counters asserted below need one each.
+    await waitFor(() => binance.snapshot().frames > 0 && okx.snapshot().ticks > 0, 8000, 'frames and ticks after the reconnect');
     const m = await scrape(monitor.port!);
     const closes = m.get('reconnects_total', { exchange: 'binance', conn: 'binance-0', reason: 'close' })!;
     assert.equal(closes, binance.snapshot().reconnectsByReason.close);
