@@ -8,7 +8,7 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -36,6 +36,13 @@ function scratch(): string {
   return d;
 }
 
+/** As root the demo's data (under a 0700 scratch dir) goes to the runtime dir: keep that in a scratch dir too. */
+function runtimeDir(): string {
+  const d = scratch();
+  chmodSync(d, 0o755);
+  return d;
+}
+
 /** A project entry point run from `cwd` (a scratch dir: relative paths such as ./.data land there). */
 function start(entry: string, args: string[], cwd: string, env: Record<string, string>) {
   const proc = spawn(process.execPath, ['--import', TSX, join(PROJECT_ROOT, entry), ...args], { cwd, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -48,11 +55,11 @@ function start(entry: string, args: string[], cwd: string, env: Record<string, s
 }
 
 /** Runs `VAR=a VAR2=b npm run query -- args` as the user would paste it, against the project from `cwd`. */
-async function runPrinted(command: string, cwd: string): Promise<string> {
+async function runPrinted(command: string, cwd: string, extraEnv: Record<string, string>): Promise<string> {
   const m = /^((?:[A-Z_]+=\S+ )+)npm run query -- (.*)$/.exec(command.trim());
   assert.ok(m, `a VAR=value ... npm run query -- ... command: ${command}`);
   const env = Object.fromEntries(m[1]!.trim().split(' ').map((kv) => kv.split('=') as [string, string]));
-  const { stdout } = await promisify(execFile)(process.execPath, ['--import', TSX, join(PROJECT_ROOT, 'src/cli/query.ts'), ...m[2]!.split(' ')], { cwd, env: { PATH: process.env.PATH ?? '', ...env } });
+  const { stdout } = await promisify(execFile)(process.execPath, ['--import', TSX, join(PROJECT_ROOT, 'src/cli/query.ts'), ...m[2]!.split(' ')], { cwd, env: { PATH: process.env.PATH ?? '', ...extraEnv, ...env } });
   return stdout;
 }
 
@@ -60,7 +67,8 @@ describe('demo, db and simulator tools', () => {
   test('the demo names the command that queries its data; after the demo, it shows its ticks; npm run db -- --demo opens that server with a psql line that works', async () => {
     const cwd = scratch();
     const demoPort = String(await freePort());
-    const demo = start('scripts/demo.ts', [], cwd, { LOG_PRETTY: '0', METRICS_PORT: '0', DEMO_PG_PORT: demoPort, OKX_SYMBOLS: '', BINANCE_SYMBOLS: 'BTCUSDT' });
+    const runtime = { EMBEDDED_PG_RUNTIME_DIR: runtimeDir() };
+    const demo = start('scripts/demo.ts', [], cwd, { LOG_PRETTY: '0', METRICS_PORT: '0', DEMO_PG_PORT: demoPort, OKX_SYMBOLS: '', BINANCE_SYMBOLS: 'BTCUSDT', ...runtime });
     await waitFor(() => demo.out.some((l) => l.includes('"collector started"')), 60_000, `demo started: ${demo.out.slice(-5).join('\n')}`);
     await waitFor(() => demo.out.filter((l) => l.includes('"connection state"') && l.includes('"to":"live"')).length > 0, 10_000, 'live');
     await new Promise((r) => setTimeout(r, 1500));
@@ -72,9 +80,9 @@ describe('demo, db and simulator tools', () => {
     assert.ok(command, closing.msg);
 
     // npm run db -- --demo: the demo's server alone (the command above then reuses it)
-    const db = start('src/cli/db.ts', ['--demo'], cwd, { DEMO_PG_PORT: demoPort });
+    const db = start('src/cli/db.ts', ['--demo'], cwd, { DEMO_PG_PORT: demoPort, ...runtime });
     await waitFor(() => db.out.some((l) => l.startsWith('Ctrl-C')), 60_000, `db ready: ${db.out.join('\n')}`);
-    const table = await runPrinted(command.replace('--latest 10', '--latest 3 --format json'), cwd);
+    const table = await runPrinted(command.replace('--latest 10', '--latest 3 --format json'), cwd, runtime);
     const rows = JSON.parse(table) as Array<{ symbol: string }>;
     assert.equal(rows.length, 3, table);
     assert.equal(rows[0]!.symbol, 'BTCUSDT');
