@@ -18,7 +18,7 @@ import { createConnections, createInstrumentLookups, startupChecks } from './exc
 import { checkSymbolsAtStart } from './exchanges/instruments.ts';
 import { startMonitor } from './monitor/monitor.ts';
 import type { Monitor } from './monitor/monitor.ts';
-import { startEmbeddedPostgres } from './storage/embedded.ts';
+import { psqlCommand, startEmbeddedPostgres } from './storage/embedded.ts';
 import { openStorage } from './storage/storage.ts';
 import type { Storage } from './storage/storage.ts';
 import type { Exchange } from './tick.ts';
@@ -38,10 +38,12 @@ export interface Collector {
 /** Storage gets this long to flush or journal what it holds, so the process exits within 10 s of a signal. */
 const STORAGE_CLOSE_DEADLINE_MS = 6_000;
 
-/** What a test may inject. */
+/** What a caller or a test may inject. */
 export interface CollectorDeps {
   /** Time source for partition maintenance and retention (default: the system clock). */
   readonly clock?: Clock;
+  /** Cancels a start that is still waiting (for the database): the promise rejects, nothing is left running. */
+  readonly signal?: AbortSignal;
 }
 
 export async function startCollector(config: Config, logger: Logger, deps: CollectorDeps = {}): Promise<Collector> {
@@ -57,15 +59,17 @@ export async function startCollector(config: Config, logger: Logger, deps: Colle
   try {
     let databaseUrl = config.storage.databaseUrl;
     if (databaseUrl === undefined) {
-      const embedded = await startEmbeddedPostgres({ dir: config.storage.embeddedDir, port: config.storage.embeddedPort, logger });
+      const embedded = await startEmbeddedPostgres({ dir: config.storage.embeddedDir, port: config.storage.embeddedPort, runtimeDir: config.storage.embeddedRuntimeDir, logger });
       cleanups.push(() => embedded.stop());
       databaseUrl = embedded.url;
-      const u = new URL(databaseUrl);
       logger.info(
         {
           databaseUrl: redactSecrets(databaseUrl),
+          dataDir: embedded.dataDir,
+          binDir: embedded.binDir,
+          ...(embedded.moved ? { movedAsRoot: embedded.moved } : {}),
           passwordFile: embedded.passwordFile,
-          psql: `PGPASSWORD=$(cat '${embedded.passwordFile}') psql -h ${u.hostname} -p ${u.port} -U ${u.username} ${u.pathname.slice(1)}`,
+          psql: psqlCommand(embedded),
         },
         'embedded PostgreSQL running (set DATABASE_URL to use your own server)',
       );
@@ -74,7 +78,7 @@ export async function startCollector(config: Config, logger: Logger, deps: Colle
     }
 
     const databaseCleanups = cleanups.length;
-    const storage = await openStorage({ config: config.storage, url: databaseUrl, logger, clock: deps.clock });
+    const storage = await openStorage({ config: config.storage, url: databaseUrl, logger, clock: deps.clock, ...(deps.signal ? { signal: deps.signal } : {}) });
     cleanups.push(() => storage.close({ deadlineMs: STORAGE_CLOSE_DEADLINE_MS }));
 
     const fillers: Partial<Record<Exchange, RangeFiller>> = {};
@@ -147,7 +151,7 @@ export async function startCollector(config: Config, logger: Logger, deps: Colle
         stopping ??= (async () => {
           logger.info('collector stopping');
           await unwind();
-          logger.info({ pipeline: storage.pipeline(), gaps: backfiller.snapshot() }, 'collector stopped');
+          logger.info(monitor.summary(), 'collector stopped');
         })();
         return stopping;
       },

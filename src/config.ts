@@ -3,6 +3,7 @@
  * `.env.example`. A bad value throws ConfigError naming the variable and the form it expects.
  */
 import { ConfigError } from './errors.ts';
+import { registerDatabaseUrl } from './redact.ts';
 
 export type Env = Record<string, string | undefined>;
 
@@ -51,6 +52,8 @@ export const DEFAULTS = {
   EMBEDDED_PG_DIR: './.data/postgres',
   EMBEDDED_PG_PORT: 54329,
   RETENTION_DAYS: undefined as number | undefined,
+  DB_START_TIMEOUT_MS: 0,
+  EMBEDDED_PG_RUNTIME_DIR: '/var/lib/market-collector',
   // operations
   METRICS_PORT: 9464,
   METRICS_HOST: '127.0.0.1',
@@ -128,6 +131,10 @@ export interface StorageConfig {
   readonly embeddedPort: number;
   /** Daily partitions older than today minus this many days are dropped; undefined keeps everything. */
   readonly retentionDays?: number | undefined;
+  /** How long a start waits for an unreachable database; 0: for ever. */
+  readonly startTimeoutMs: number;
+  /** As root: where the embedded binaries and data go when the postgres user cannot reach them. */
+  readonly embeddedRuntimeDir: string;
 }
 
 export interface MonitorConfig {
@@ -215,7 +222,11 @@ function readSymbols(env: Env, name: string, def: string, re: RegExp, example: s
   if (value === '') return [];
   const symbols = value.split(',').map((s) => s.trim());
   const expected = `comma-separated exchange-native symbols such as ${example} (empty disables the exchange)`;
-  for (const s of symbols) if (!re.test(s)) throw new ConfigError(name, expected, value);
+  for (const s of symbols) {
+    if (re.test(s)) continue;
+    if (re.test(s.toUpperCase())) throw new ConfigError(name, `upper-case symbols: ${s.toUpperCase()}, not ${s} (${expected})`, value);
+    throw new ConfigError(name, expected, value);
+  }
   if (new Set(symbols).size !== symbols.length) throw new ConfigError(name, `${expected}, each at most once`, value);
   return symbols;
 }
@@ -230,6 +241,8 @@ function readEnum(env: Env, name: string, def: string, allowed: readonly string[
 function readDatabaseUrl(env: Env): string | undefined {
   const v = raw(env, 'DATABASE_URL');
   if (v === undefined || v === '') return undefined;
+  // Before anything can log it: its password is hidden from every log line from now on, as pg parses it.
+  registerDatabaseUrl(v);
   let url: URL;
   try {
     url = new URL(v);
@@ -283,6 +296,8 @@ function loadStorageConfig(env: Env): StorageConfig {
     embeddedDir: readString(env, 'EMBEDDED_PG_DIR', DEFAULTS.EMBEDDED_PG_DIR),
     embeddedPort: readInt(env, 'EMBEDDED_PG_PORT', DEFAULTS.EMBEDDED_PG_PORT, 1, 65_535),
     retentionDays: readOptionalInt(env, 'RETENTION_DAYS', 1, 36_500),
+    startTimeoutMs: readInt(env, 'DB_START_TIMEOUT_MS', DEFAULTS.DB_START_TIMEOUT_MS, 0, 86_400_000),
+    embeddedRuntimeDir: readString(env, 'EMBEDDED_PG_RUNTIME_DIR', DEFAULTS.EMBEDDED_PG_RUNTIME_DIR),
   };
 }
 
@@ -342,4 +357,49 @@ function deepFreeze<T>(value: T): T {
     Object.freeze(value);
   }
   return value;
+}
+
+/** Variables read outside loadConfig (scripts, tests) that are not near misses of anything. */
+const OTHER_KNOWN = ['DEMO_DATABASE_URL', 'TEST_DATABASE_URL'];
+
+/** Optimal string alignment distance (Levenshtein plus adjacent transpositions). */
+function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = v;
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+export interface NearMiss {
+  readonly variable: string;
+  readonly didYouMean: string;
+}
+
+/**
+ * Variables that are set but unknown, whose name is a near miss of a known one (`PG_POOL_MAXX`, `pg_pool_max`,
+ * `BACKOF_MAX_MS`): the collector would silently ignore them, so the caller warns. Names unlike ours (PATH, HOME)
+ * are never reported.
+ */
+export function nearMissVariables(env: Env): NearMiss[] {
+  const known = new Set<string>([...Object.keys(DEFAULTS), ...OTHER_KNOWN]);
+  const out: NearMiss[] = [];
+  for (const name of Object.keys(env)) {
+    if (known.has(name) || env[name] === undefined) continue;
+    const upper = name.toUpperCase();
+    const limit = upper.length >= 8 ? 2 : 1;
+    let best: { name: string; d: number } | undefined;
+    for (const k of known) {
+      const d = upper === k ? 0 : editDistance(upper, k);
+      if (d <= limit && (!best || d < best.d)) best = { name: k, d };
+    }
+    if (best) out.push({ variable: name, didYouMean: best.name });
+  }
+  return out;
 }

@@ -1,6 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadConfig, DEFAULTS } from '../src/config.ts';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig, DEFAULTS, nearMissVariables } from '../src/config.ts';
+import { applyEnvFile } from '../src/env-file.ts';
 import { ConfigError } from '../src/errors.ts';
 
 test('defaults load and are frozen', () => {
@@ -74,4 +78,40 @@ test('.env.example lists every variable with its default, and loads cleanly', as
   }
   const env = Object.fromEntries([...entries].filter(([k]) => k !== 'DATABASE_URL'));
   assert.doesNotThrow(() => loadConfig(env));
+});
+
+test('a lower-case symbol is refused saying upper case', () => {
+  assert.throws(() => loadConfig({ BINANCE_SYMBOLS: 'btcusdt,ETHUSDT' }), /BINANCE_SYMBOLS: expected upper-case symbols: BTCUSDT, not btcusdt/);
+  assert.throws(() => loadConfig({ OKX_SYMBOLS: 'btc-usdt' }), /OKX_SYMBOLS: expected upper-case symbols: BTC-USDT, not btc-usdt/);
+});
+
+test('near misses of known variables are reported with the name meant; unrelated names are not', () => {
+  const env = { PG_POOL_MAXX: '3', pg_idle_timeout_ms: '1', BACKOF_MAX_MS: '9', BINANCE_SYMBOL: 'X', PG_POOL_MAX: '2', PATH: '/bin', HOME: '/root', TERM: 'xterm', HOSTNAME: 'h', LANG: 'C', NODE_OPTIONS: '' };
+  assert.deepEqual(nearMissVariables(env).sort((a, b) => (a.variable < b.variable ? -1 : 1)), [
+    { variable: 'BACKOF_MAX_MS', didYouMean: 'BACKOFF_MAX_MS' },
+    { variable: 'BINANCE_SYMBOL', didYouMean: 'BINANCE_SYMBOLS' },
+    { variable: 'PG_POOL_MAXX', didYouMean: 'PG_POOL_MAX' },
+    { variable: 'pg_idle_timeout_ms', didYouMean: 'PG_IDLE_TIMEOUT_MS' },
+  ]);
+  assert.deepEqual(nearMissVariables(process.env), [], 'nothing in this machine\'s own environment is flagged');
+});
+
+test('.env: read with Node\'s parser, the environment wins, a missing file is no error', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mc-envfile-'));
+  try {
+    const file = join(dir, '.env');
+    writeFileSync(file, '# comment\nLOG_LEVEL=debug\nOKX_SYMBOLS="BTC-USDT"\nPG_POOL_MAX=7 # trailing comment\n');
+    const env: Record<string, string | undefined> = { LOG_LEVEL: 'warn' };
+    const r = applyEnvFile(env, file);
+    assert.equal(r.path, file);
+    assert.deepEqual([...r.applied].sort(), ['OKX_SYMBOLS', 'PG_POOL_MAX']);
+    assert.deepEqual(r.overridden, ['LOG_LEVEL']);
+    const c = loadConfig(env);
+    assert.equal(c.logLevel, 'warn', 'the environment wins');
+    assert.deepEqual(c.okxSymbols, ['BTC-USDT']);
+    assert.equal(c.storage.poolMax, 7);
+    assert.deepEqual(applyEnvFile({}, join(dir, 'none')), { path: null, applied: [], overridden: [] });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -24,10 +24,10 @@ export interface CollectorProcess {
 
 let built = false;
 
-/** Compiles src/ to dist/ once per run (tsc, about a second), exactly as `npm start` does in its prestart. */
+/** Compiles src/ to dist/ once per run (scripts/build.mjs, about a second), as `npm run build` does. */
 export function buildCollector(): void {
   if (built) return;
-  execFileSync(process.execPath, [join(PROJECT_ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: PROJECT_ROOT, stdio: 'inherit' });
+  execFileSync(process.execPath, [join(PROJECT_ROOT, 'scripts/build.mjs')], { cwd: PROJECT_ROOT, stdio: 'inherit' });
   built = true;
 }
 

@@ -8,6 +8,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { DEFAULTS } from '../config.ts';
+import { applyEnvFile } from '../env-file.ts';
 import { readPidFile, statsFileFor } from '../monitor/files.ts';
 import { CensusError, TCP_STATES, fdCensus, rssOf, tcpCensus } from '../monitor/resources.ts';
 import type { FdCensus, TcpCensus } from '../monitor/resources.ts';
@@ -172,5 +173,6 @@ export function diagnose(argv: readonly string[], io: { out: (s: string) => void
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  applyEnvFile(process.env); // PID_FILE may be set there, as for the collector
   process.exitCode = diagnose(process.argv.slice(2));
 }

@@ -40,9 +40,11 @@ export function writePidFile(pidFile: string): number | null {
   return previous !== null && previous !== process.pid && isAlive(previous) ? previous : null;
 }
 
-/** Removes the pid file if it is still ours. */
-export function removePidFile(pidFile: string): void {
-  if (readPidFile(pidFile) === process.pid) rmSync(pidFile, { force: true });
+/** Removes the pid file if it is still ours; true if it was (then the files next to it are ours too). */
+export function removePidFile(pidFile: string): boolean {
+  if (readPidFile(pidFile) !== process.pid) return false;
+  rmSync(pidFile, { force: true });
+  return true;
 }
 
 /** Serialises atomic replacements of one file; a write never overlaps the previous one. */
@@ -62,6 +64,12 @@ export class AtomicFile {
     });
     this.#chain = next;
     return next;
+  }
+
+  /** Removes the file (call after settled()). */
+  remove(): void {
+    rmSync(this.path, { force: true });
+    rmSync(`${this.path}.${process.pid}.tmp`, { force: true });
   }
 
   /** Resolves once every write so far has finished (failed ones included). */

@@ -5,6 +5,7 @@
  * exchange, conn, reason, kind, state, type.
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { droppedLogLines, pendingLogBytes } from '../log-sink.ts';
 import { LIVENESS_REASONS, RECONNECT_REASONS, REJECT_KINDS } from '../snapshots.ts';
 import type { ConnectionSnapshot, ConnectionStateName } from '../snapshots.ts';
 import { ALARM_KINDS } from './alarms.ts';
@@ -24,6 +25,13 @@ const CONNECTION_STATES: readonly ConnectionStateName[] = ['idle', 'connecting',
 
 type Labels = Record<string, string>;
 
+/**
+ * Every metric name starts with this, prom-client's default process metrics included, so the collector's series
+ * never clash with another exporter's `process_*` or `nodejs_*` on the same Prometheus. The helpers below add it:
+ * metrics are declared with their short name (`reconnects_total` is exported as `market_collector_reconnects_total`).
+ */
+export const METRIC_PREFIX = 'market_collector_';
+
 /** Feeds a cumulative value into a Counter by delta; a value that went backwards is a restarted source. */
 class CounterFeed<L extends string> {
   readonly counter: Counter<L>;
@@ -31,7 +39,7 @@ class CounterFeed<L extends string> {
 
   constructor(registry: Registry, name: string, help: string, labelNames: readonly L[], collect: (feed: CounterFeed<L>) => void) {
     const feed = this;
-    this.counter = new Counter<L>({ name, help, labelNames: [...labelNames], registers: [registry], collect() { collect(feed); } });
+    this.counter = new Counter<L>({ name: METRIC_PREFIX + name, help, labelNames: [...labelNames], registers: [registry], collect() { collect(feed); } });
   }
 
   set(labels: Labels & Partial<Record<L, string>>, value: number): void {
@@ -45,20 +53,22 @@ class CounterFeed<L extends string> {
 }
 
 function gauge<L extends string>(registry: Registry, name: string, help: string, labelNames: readonly L[], collect: (g: Gauge<L>) => void): Gauge<L> {
-  return new Gauge<L>({ name, help, labelNames: [...labelNames], registers: [registry], collect() { this.reset(); collect(this); } });
+  return new Gauge<L>({ name: METRIC_PREFIX + name, help, labelNames: [...labelNames], registers: [registry], collect() { this.reset(); collect(this); } });
 }
 
 const connLabels = (c: ConnectionSnapshot) => ({ exchange: c.exchange, conn: c.connId });
 
 export function createMetrics(src: MetricsSources): Registry {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
+  collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
   connectionMetrics(registry, src);
   // Families of a stage the composition root did not provide are left out rather than shown as zeros.
   if (src.providers.pipeline) pipelineMetrics(registry, src);
   if (src.providers.pool) poolMetrics(registry, src);
   if (src.providers.gaps) gapsMetrics(registry, src);
   processMetrics(registry, src);
+  new CounterFeed(registry, 'log_lines_dropped_total', 'Log lines dropped because the log destination failed or did not keep up', [], (f) => f.set({}, droppedLogLines()));
+  gauge(registry, 'log_pending_bytes', 'Log bytes waiting for a slow log reader (dropped beyond 1 MiB)', [], (g) => g.set(pendingLogBytes()));
   gauge(registry, 'alarms_active', 'Active alarms by kind', ['kind'], (g) => {
     const active = src.alarms();
     for (const kind of ALARM_KINDS) g.set({ kind }, active.filter((a) => a.kind === kind).length);

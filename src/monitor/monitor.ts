@@ -23,11 +23,11 @@ import type { OpsServer, Readiness } from './http.ts';
 import { createMetrics } from './metrics.ts';
 import { processCensus, procAvailable } from './resources.ts';
 import type { ProcessCensus } from './resources.ts';
-import { StatsTracker } from './stats.ts';
-import type { StatsLine } from './stats.ts';
+import { StatsTracker, exitSummary } from './stats.ts';
+import type { ExitSummary, StatsLine } from './stats.ts';
 
 export type { Alarm, AlarmKind } from './alarms.ts';
-export type { StatsLine } from './stats.ts';
+export type { ExitSummary, StatsLine } from './stats.ts';
 
 export interface MonitorProviders {
   connections(): readonly ConnectionSnapshot[];
@@ -55,6 +55,9 @@ export interface Monitor {
   sampleNow(): StatsLine;
   activeAlarms(): Alarm[];
   ready(): { ready: boolean; reasons: string[] };
+  /** The whole run in the stats line's shapes, with uptime and reconnect totals (the `collector stopped` line). */
+  summary(): ExitSummary;
+  /** Stops timers and the endpoint, removes the pid file and the stats file. */
   stop(): Promise<void>;
 }
 
@@ -75,7 +78,8 @@ class MonitorImpl implements Monitor {
   readonly #opts: MonitorOptions;
   readonly #log: Logger;
   readonly #alarms: AlarmEngine;
-  readonly #tracker = new StatsTracker();
+  readonly #startedAt = Date.now();
+  readonly #tracker = new StatsTracker(this.#startedAt);
   readonly #loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: 10 });
   readonly #procOk = procAvailable();
   readonly #statsFile: AtomicFile | null;
@@ -168,6 +172,11 @@ class MonitorImpl implements Monitor {
     return { ready, reasons };
   }
 
+  summary(): ExitSummary {
+    const p = this.#opts.providers;
+    return exitSummary({ connections: p.connections(), pipeline: p.pipeline?.(), pool: p.pool?.(), gaps: p.gaps?.() }, this.#startedAt);
+  }
+
   stop(): Promise<void> {
     this.#stopped ??= this.#stop();
     return this.#stopped;
@@ -183,9 +192,10 @@ class MonitorImpl implements Monitor {
     await this.#statsFile?.settled();
     if (this.#pidFile !== null) {
       try {
-        removePidFile(this.#pidFile);
+        // The stats file describes a running collector (diagnose reads it); the exit line carries the last figures.
+        if (removePidFile(this.#pidFile)) this.#statsFile?.remove();
       } catch (err) {
-        this.#log.warn({ err, pidFile: this.#pidFile }, 'could not remove the pid file');
+        this.#log.warn({ err, pidFile: this.#pidFile }, 'could not remove the pid file or the stats file');
       }
     }
     this.#log.info('monitor stopped');

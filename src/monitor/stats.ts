@@ -47,6 +47,9 @@ type PipelineCounts = Pick<
 >;
 
 export interface PipelineStats extends PipelineCounts {
+  /** Live trades whose id was stored with other values (the stored row kept), and genuinely new ids below the last. */
+  readonly ticksConflicting: number;
+  readonly ticksOutOfOrder: number;
   readonly ticksReceivedPerSec: number;
   readonly ticksStoredPerSec: number;
   /** Batches written in this interval, and since start. */
@@ -184,12 +187,14 @@ export class StatsTracker {
       journalTicks: p.journalTicks,
       batches: delta(p.batches, prev?.batches),
       batchesTotal: p.batches,
-      batchLatencyMs: { p50: p.batchLatencyMsP50, p99: p.batchLatencyMsP99, max: p.batchLatencyMsMax },
+      batchLatencyMs: { p50: round(p.batchLatencyMsP50), p99: round(p.batchLatencyMsP99), max: round(p.batchLatencyMsMax) },
       writeErrors: p.writeErrors,
       lastWriteOkAt: p.lastWriteOkAt === null ? null : new Date(p.lastWriteOkAt).toISOString(),
       backpressure: p.backpressure,
       ticksInMemory: p.ticksInMemory,
       ticksAwaitingJournal: p.ticksAwaitingJournal,
+      ticksConflicting: p.ticksConflicting ?? 0,
+      ticksOutOfOrder: p.ticksOutOfOrder ?? 0,
     };
   }
 }
@@ -201,4 +206,39 @@ function processStats(input: StatsInput): ProcessStats {
   const tcp: Partial<Record<TcpState, number>> = {};
   for (const [state, n] of Object.entries(census.tcp.byState) as Array<[TcpState, number]>) if (n > 0 || state !== 'UNKNOWN') tcp[state] = n;
   return { fds: { total: census.fds.total, ...census.fds.byType }, tcp, ...base };
+}
+
+/**
+ * The exit line (`collector stopped`): the stats line's shapes (ISO times, rounded latencies, the same pipeline and
+ * connection fields) over the whole run, plus when it started, how long it ran and the reconnect totals.
+ */
+export interface ExitSummary {
+  readonly startedAt: string;
+  readonly stoppedAt: string;
+  readonly uptimeMs: number;
+  readonly reconnects: { readonly total: number; readonly byReason: Readonly<Record<ReconnectReason, number>> };
+  readonly connections: ReadonlyArray<Pick<ConnectionStats, 'exchange' | 'connId' | 'state' | 'connects' | 'framesTotal' | 'ticksTotal' | 'rejectedTotal'> & { readonly reconnects: number }>;
+  readonly pipeline?: PipelineStats;
+  readonly pool?: PoolSnapshot;
+  readonly gaps?: GapsSnapshot;
+}
+
+export function exitSummary(input: Omit<StatsInput, 'census' | 'eventLoopDelayP99Ms' | 'alarms'>, startedAt: number, now = Date.now()): ExitSummary {
+  const census: ProcessCensus = { procAvailable: false, fds: null, tcp: null, rssBytes: 0, heapUsedBytes: 0 };
+  const whole = new StatsTracker(startedAt).sample({ ...input, census, eventLoopDelayP99Ms: 0, alarms: [] }, now);
+  const byReason = Object.fromEntries(RECONNECT_REASONS.map((r) => [r, 0])) as Record<ReconnectReason, number>;
+  for (const c of input.connections) for (const r of RECONNECT_REASONS) byReason[r] += c.reconnectsByReason[r];
+  return {
+    startedAt: new Date(startedAt).toISOString(),
+    stoppedAt: whole.at,
+    uptimeMs: whole.intervalMs,
+    reconnects: { total: input.connections.reduce((sum, c) => sum + c.reconnects, 0), byReason },
+    connections: whole.connections.map((c) => ({
+      exchange: c.exchange, connId: c.connId, state: c.state, connects: c.connects, reconnects: c.reconnects.total,
+      framesTotal: c.framesTotal, ticksTotal: c.ticksTotal, rejectedTotal: c.rejectedTotal,
+    })),
+    ...(whole.pipeline ? { pipeline: whole.pipeline } : {}),
+    ...(whole.pool ? { pool: whole.pool } : {}),
+    ...(whole.gaps ? { gaps: whole.gaps } : {}),
+  };
 }

@@ -12,8 +12,9 @@ import type { FaultKind, SimExchange, SimulatorOptions } from './types.ts';
 const USAGE = `Usage: npm run simulate -- [options]
 
   --host <addr>                 listen address (default 127.0.0.1)
-  --binance-port <n>            Binance WS + REST + /__sim control port (default 0 = any free port)
-  --okx-port <n>                OKX WS + REST port (default 0)
+  --port <n>                    fixed ports: Binance on n, OKX on n+1 (default: any free ports, new each run)
+  --binance-port <n>            Binance WS + REST + /__sim control port (overrides --port)
+  --okx-port <n>                OKX WS + REST port (overrides --port)
   --rate <n>                    trades per second per symbol (default 5)
   --seed <n>                    tape seed (default 1)
   --first-trade-id <n>          first trade id of every symbol (default 1000000)
@@ -25,7 +26,13 @@ const USAGE = `Usage: npm run simulate -- [options]
   --binance-ping-interval-ms <n>, --binance-pong-timeout-ms <n>, --binance-max-age-ms <n>
   --okx-idle-timeout-ms <n>, --retry-after-seconds <n>, --tape-retention <n>
   --log-level <level>           simulator log level (default info)
-  -h, --help`;
+  -h, --help
+
+Control API on the Binance port: GET /__sim/status; POST /__sim/fault with a JSON body
+  {"exchange":"binance"|"okx","kind":"<fault kind>","count":1}   (count optional: the next n sockets/upgrades)
+  e.g. curl -X POST -d '{"exchange":"okx","kind":"reset"}' http://127.0.0.1:<port>/__sim/fault
+POST /__sim/rest-fault {"exchange","kind":"fail500"|"rateLimit429","count","retryAfterSeconds"}; POST /__sim/rate
+{"tradesPerSecond":n}; POST /__sim/pause, /__sim/resume, /__sim/step {"n":k}.`;
 
 class UsageError extends Error {}
 
@@ -66,6 +73,7 @@ function parseCli(argv: string[]): { options: SimulatorOptions; logLevel: string
       options: {
         help: { type: 'boolean', short: 'h' },
         host: { type: 'string' },
+        port: { type: 'string' },
         rate: { type: 'string' },
         'binance-symbols': { type: 'string' },
         'okx-symbols': { type: 'string' },
@@ -84,6 +92,12 @@ function parseCli(argv: string[]): { options: SimulatorOptions; logLevel: string
   const options: SimulatorOptions = {};
   if (typeof v.host === 'string') options.host = v.host;
   if (typeof v.rate === 'string') options.tradesPerSecond = number('rate', v.rate, false);
+  if (typeof v.port === 'string') {
+    const port = number('port', v.port, true);
+    if (port < 1 || port > 65_534) throw new UsageError(`--port: expected a port from 1 to 65534 (OKX takes the next one), got ${JSON.stringify(v.port)}`);
+    options.binancePort = port;
+    options.okxPort = port + 1;
+  }
   for (const [flag, key] of Object.entries(INT_FLAGS)) {
     const raw = v[flag];
     if (typeof raw === 'string') (options as Record<string, number>)[key] = number(flag, raw, true);
@@ -112,6 +126,11 @@ function parseCli(argv: string[]): { options: SimulatorOptions; logLevel: string
   return { options, logLevel };
 }
 
+/** One line a shell can take as it is: the four variables that point the collector at this simulator. */
+function exportLine(sim: Pick<ExchangeSimulator, 'binanceWsUrl' | 'okxWsUrl' | 'binanceRestUrl' | 'okxRestUrl'>): string {
+  return `export BINANCE_WS_URL=${sim.binanceWsUrl} OKX_WS_URL=${sim.okxWsUrl} BINANCE_REST_URL=${sim.binanceRestUrl} OKX_REST_URL=${sim.okxRestUrl}`;
+}
+
 async function main(): Promise<void> {
   let cli;
   try {
@@ -135,12 +154,9 @@ async function main(): Promise<void> {
   process.stdout.write(
     [
       `exchange simulator running: Binance ${sim.binanceWsUrl}, OKX ${sim.okxWsUrl}`,
-      `control API: ${sim.binanceRestUrl}/__sim/status`,
-      'point the collector at it with:',
-      `  BINANCE_WS_URL=${sim.binanceWsUrl}`,
-      `  OKX_WS_URL=${sim.okxWsUrl}`,
-      `  BINANCE_REST_URL=${sim.binanceRestUrl}`,
-      `  OKX_REST_URL=${sim.okxRestUrl}`,
+      `control API: ${sim.binanceRestUrl}/__sim/status; inject a fault: curl -X POST -d '{"exchange":"binance","kind":"reset"}' ${sim.binanceRestUrl}/__sim/fault`,
+      'point the collector at it: paste this line into its shell, then npm start',
+      exportLine(sim),
       '',
     ].join('\n'),
   );

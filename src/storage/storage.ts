@@ -8,7 +8,7 @@ import type { StorageConfig } from '../config.ts';
 import type { Logger } from '../logger.ts';
 import type { PipelineSnapshot, PoolSnapshot } from '../snapshots.ts';
 import type { Tick, TickSink } from '../tick.ts';
-import { classifyDbError, describeDbError } from './errors.ts';
+import { classifyDbError, describeDbError, StorageError } from './errors.ts';
 import { Instruments } from './instruments.ts';
 import { LateTicks } from './late-ticks.ts';
 import { LegacyMover } from './legacy.ts';
@@ -45,6 +45,8 @@ export interface Storage {
   maintain(): Promise<MaintenanceResult>;
   /** Stop accepting, flush (retrying until the deadline, journaling the rest), end the pools. Never rejects. */
   close(opts?: { deadlineMs?: number }): Promise<void>;
+  /** Emergency exit: journal synchronously what is only in memory; returns the ticks written (throws SpillError). */
+  emergencyJournal(): number;
 }
 
 export interface OpenStorageOptions {
@@ -57,6 +59,45 @@ export interface OpenStorageOptions {
   readonly canDrop?: CanDrop;
   /** How often partitions are checked and retention runs (default hourly). */
   readonly maintenanceIntervalMs?: number;
+  /** Aborts a start still waiting for the database (a signal arrived). */
+  readonly signal?: AbortSignal;
+}
+
+/** Backoff between start attempts while the database is not there yet. */
+const START_RETRY_MIN_MS = 500;
+const START_RETRY_MAX_MS = 10_000;
+
+/**
+ * At start the database may come up later than we do (compose, systemd): a transient failure (refused, DNS not yet
+ * resolvable, "the database system is starting up"...) is retried with backoff, logged at warn each time, until
+ * DB_START_TIMEOUT_MS (0: for ever). Anything else (bad password, missing database) fails at once. Either way the
+ * error says in one line what failed.
+ */
+async function waitForDatabase<T>(attempt: () => Promise<T>, timeoutMs: number, log: Logger, signal: AbortSignal | undefined): Promise<T> {
+  const started = Date.now();
+  try {
+    return await pRetry(attempt, {
+      retries: Number.POSITIVE_INFINITY,
+      minTimeout: START_RETRY_MIN_MS,
+      maxTimeout: START_RETRY_MAX_MS,
+      ...(timeoutMs > 0 ? { maxRetryTime: timeoutMs } : {}),
+      ...(signal ? { signal } : {}),
+      shouldRetry: ({ error }) => classifyDbError(error) === 'transient',
+      onFailedAttempt: ({ error, attemptNumber }) => {
+        if (classifyDbError(error) !== 'transient') return;
+        const waited = Date.now() - started;
+        log.warn(
+          { reason: describeDbError((error as { cause?: unknown }).cause ?? error), attempt: attemptNumber, waitedMs: waited, giveUpAfterMs: timeoutMs > 0 ? timeoutMs : null },
+          `waiting for the database (${timeoutMs > 0 ? `giving up after DB_START_TIMEOUT_MS=${timeoutMs}` : 'DB_START_TIMEOUT_MS=0: for ever'})`,
+        );
+      },
+    });
+  } catch (err) {
+    if (signal?.aborted) throw err;
+    const reason = describeDbError((err as { cause?: unknown }).cause ?? err);
+    if (classifyDbError(err) !== 'transient') throw new StorageError(`database refused the start: ${reason}`, classifyDbError(err), { cause: err });
+    throw new StorageError(`database not reachable within DB_START_TIMEOUT_MS=${timeoutMs} ms: ${reason}`, 'transient', { cause: err });
+  }
 }
 
 /** Opens the pool, applies migrations (retrying connection errors briefly), opens the journal, starts the writer. */
@@ -86,13 +127,7 @@ export async function openStorage(opts: OpenStorageOptions): Promise<Storage> {
   });
   let instruments: Instruments;
   try {
-    const { applied } = await pRetry(() => migrateToLatest(db), {
-      retries: 4,
-      minTimeout: 250,
-      maxTimeout: 2_000,
-      shouldRetry: ({ error }) => classifyDbError(error) === 'transient',
-      onFailedAttempt: ({ error, attemptNumber }) => log.warn({ reason: describeDbError(error), attempt: attemptNumber }, 'migration attempt failed'),
-    });
+    const { applied } = await waitForDatabase(() => migrateToLatest(db), config.startTimeoutMs, log, opts.signal);
     if (applied.length > 0) log.info({ applied }, 'migrations applied');
     // Retention runs later, in the background (a detach may wait for long reads); the partitions ahead, now.
     await ensurePartitions(db, aheadDays(clock)).catch((err: unknown) =>
@@ -179,5 +214,6 @@ export async function openStorage(opts: OpenStorageOptions): Promise<Storage> {
     resetPool: () => pool.reset(),
     onStored: (listener) => writer.onStored(listener),
     close: (o) => (closing ??= close(o?.deadlineMs ?? DEFAULT_CLOSE_DEADLINE_MS)),
+    emergencyJournal: () => writer.emergencyJournal(),
   };
 }

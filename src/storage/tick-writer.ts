@@ -335,6 +335,21 @@ export class TickWriter implements TickSink {
     for (const w of this.#flushWaiters.splice(0)) w.resolve();
   }
 
+  /**
+   * The emergency exit (the process must leave now, a graceful close is not possible): journal synchronously every
+   * tick that is only in memory, and from then on journal each write at once. Returns the ticks written; throws
+   * SpillError if the journal cannot take them. A batch in flight or an append under way may be journaled twice:
+   * harmless, the primary key keeps one row.
+   */
+  emergencyJournal(): number {
+    this.#closed = true;
+    const left = [...(this.#inflightJournaled ? [] : this.#inflight), ...this.#buffer.take(Infinity), ...this.#overflow.take(Infinity), ...this.#spilling];
+    if (left.length === 0) return 0;
+    this.#journal.appendSync(left.map((e) => e.t), minSeq(left));
+    this.#inflightJournaled = true;
+    return left.length;
+  }
+
   // ---- the loop ----
 
   #depth(): number {

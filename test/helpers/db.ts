@@ -110,6 +110,8 @@ export function testStorageConfig(spillDir: string, overrides: Partial<StorageCo
     spillDir,
     embeddedDir: DEFAULTS.EMBEDDED_PG_DIR,
     embeddedPort: DEFAULTS.EMBEDDED_PG_PORT,
+    startTimeoutMs: 30_000,
+    embeddedRuntimeDir: DEFAULTS.EMBEDDED_PG_RUNTIME_DIR,
     ...overrides,
   };
 }
