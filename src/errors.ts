@@ -10,7 +10,8 @@ export type ErrorCode =
   | 'E_SPILL'
   | 'E_REST'
   | 'E_REST_RATE_LIMITED'
-  | 'E_CLI';
+  | 'E_CLI'
+  | 'E_ARCHIVE';
 
 export class CollectorError extends Error {
   readonly code: ErrorCode;

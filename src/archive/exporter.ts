@@ -1,0 +1,210 @@
+/**
+ * Exports one symbol's ticks of one UTC day into one file (Parquet, or zstd CSV) with its manifest.
+ *
+ * 1. The day's count and trade id range are read from PostgreSQL.
+ * 2. The rows are copied out in trade id order, in chunks of `chunkRows` (each chunk one short COPY on a pool client,
+ *    released between chunks), each chunk appended to a DuckDB staging database on disk and then deleted: memory
+ *    and staging disk stay bounded whatever the day's size.
+ * 3. DuckDB writes the file to a temp name beside its final one; it is synced and read back (count, first and last
+ *    trade id must equal PostgreSQL's, every trade time inside the day); the day's figures are read again from
+ *    PostgreSQL (a late tick during the export makes them differ: the export fails and is retried later).
+ * 4. Publish: the old manifest (if any) is deleted, the file renamed into place, then the new manifest written
+ *    (temp + rename, directories synced). A crash at any step leaves either no manifest or a manifest that matches
+ *    its file; temp files of a dead writer are removed by the next export.
+ */
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { systemClock } from '../clock.ts';
+import type { Clock } from '../clock.ts';
+import type { Logger } from '../logger.ts';
+import { ArchiveError } from './archive-error.ts';
+import { CHUNK_COLUMNS, copyChunkToFile } from './copy-out.ts';
+import { dayEnd, dayStart } from './day.ts';
+import { decimalColumn, decimalsSql, profileSql } from './decimal-column.ts';
+import type { DecimalProfile } from './decimal-column.ts';
+import { ISO_US_FORMAT, duckString, openDuck } from './duck.ts';
+import type { Duck } from './duck.ts';
+import { fsyncDir, fsyncFile, removeDurably, removeOrphanTemps, sha256File, tempPathFor } from './files.ts';
+import { STAGING_DIR, archiveFile, manifestFile } from './layout.ts';
+import type { ArchiveFormat } from './layout.ts';
+import { MANIFEST_VERSION, writeManifest } from './manifest.ts';
+import type { Manifest } from './manifest.ts';
+import { dayStats, gapsTouching, sameStats } from './tick-source.ts';
+import type { DayStats, Instrument, TickSource } from './tick-source.ts';
+import { readContents } from './verify.ts';
+
+/** Rows per COPY chunk: about 15 MB of CSV, well inside the statement timeout. */
+export const DEFAULT_CHUNK_ROWS = 200_000;
+
+export interface ExportDayOptions {
+  readonly source: TickSource;
+  readonly root: string;
+  readonly inst: Instrument;
+  readonly day: string;
+  readonly format: ArchiveFormat;
+  readonly logger: Logger;
+  readonly chunkRows?: number;
+  readonly clock?: Clock;
+  /** Checked between chunks: an aborted export stops and leaves nothing that looks archived. */
+  readonly signal?: AbortSignal;
+}
+
+export type ExportOutcome =
+  | { readonly kind: 'empty' }
+  | { readonly kind: 'archived'; readonly path: string; readonly manifest: Manifest };
+
+const STAGE_TABLE = `create table stage (trade_id BIGINT, price VARCHAR, qty VARCHAR, side VARCHAR, trade_time_us BIGINT, received_at_us BIGINT, source VARCHAR)`;
+const CHUNK_CSV_COLUMNS = `{${CHUNK_COLUMNS.map((c) => `'${c}': '${c === 'trade_id' || c.endsWith('_us') ? 'BIGINT' : 'VARCHAR'}'`).join(', ')}}`;
+
+export async function exportDay(o: ExportDayOptions): Promise<ExportOutcome> {
+  const before = await dayStats(o.source.db, o.inst, o.day);
+  if (!before) return { kind: 'empty' };
+  const finalPath = archiveFile(o.root, o.inst.exchange, o.inst.symbol, o.day, o.format);
+  await mkdir(dirname(finalPath), { recursive: true });
+  const stagingRoot = join(o.root, STAGING_DIR);
+  await mkdir(stagingRoot, { recursive: true });
+  await Promise.all([removeOrphanTemps(dirname(finalPath)), removeOrphanTemps(stagingRoot)]);
+  const staging = tempPathFor(join(stagingRoot, 'export'));
+  await mkdir(staging);
+  const tmpFile = tempPathFor(finalPath);
+  const started = Date.now();
+  let duck: Duck | undefined;
+  try {
+    duck = await openDuck({ path: join(staging, 'stage.duckdb'), tempDir: join(staging, 'spill') });
+    await stageDay(o, duck, before, staging);
+    const columns = await writeFile(o, duck, tmpFile);
+    const times = await stageTimes(duck);
+    const writer = await duckVersion(duck);
+    duck.close();
+    duck = undefined;
+    await fsyncFile(tmpFile);
+    await verifyAgainst(o, tmpFile, before);
+    const after = await dayStats(o.source.db, o.inst, o.day);
+    if (!sameStats(before, after)) {
+      throw new ArchiveError(`${o.inst.exchange} ${o.inst.symbol} ${o.day} changed while it was exported (late or backfilled ticks); it will be exported again`);
+    }
+    const manifest: Manifest = {
+      version: MANIFEST_VERSION,
+      exchange: o.inst.exchange,
+      symbol: o.inst.symbol,
+      day: o.day,
+      format: o.format,
+      file: basename(finalPath),
+      bytes: (await stat(tmpFile)).size,
+      sha256: await sha256File(tmpFile),
+      rows: before.rows,
+      firstTradeId: before.firstTradeId,
+      lastTradeId: before.lastTradeId,
+      firstTradeTime: times.first,
+      lastTradeTime: times.last,
+      columns,
+      gaps: await gapsTouching(o.source.db, o.inst, before.firstTradeId, before.lastTradeId),
+      exportedAt: new Date((o.clock ?? systemClock).now()).toISOString(),
+      verifiedAt: new Date((o.clock ?? systemClock).now()).toISOString(),
+      writer,
+    };
+    await publish(tmpFile, finalPath, manifest);
+    o.logger.info(
+      { exchange: o.inst.exchange, symbol: o.inst.symbol, day: o.day, format: o.format, rows: manifest.rows, bytes: manifest.bytes, ms: Date.now() - started },
+      'day archived',
+    );
+    return { kind: 'archived', path: finalPath, manifest };
+  } finally {
+    duck?.close();
+    await rm(tmpFile, { force: true });
+    await rm(staging, { recursive: true, force: true });
+  }
+}
+
+/** Copies the day out of PostgreSQL chunk by chunk into the DuckDB stage. */
+async function stageDay(o: ExportDayOptions, duck: Duck, stats: DayStats, staging: string): Promise<void> {
+  await duck.conn.run(STAGE_TABLE);
+  const limit = o.chunkRows ?? DEFAULT_CHUNK_ROWS;
+  const toId = BigInt(stats.lastTradeId);
+  let fromId = BigInt(stats.firstTradeId);
+  for (let n = 0; fromId <= toId; n++) {
+    if (o.signal?.aborted) throw new ArchiveError(`export of ${o.inst.exchange} ${o.inst.symbol} ${o.day} cancelled`);
+    const chunk = join(staging, `chunk-${n}.csv`);
+    const { rows, lastId } = await copyChunkToFile(o.source, { inst: o.inst, day: o.day, fromId, toId, limit }, chunk);
+    if (rows > 0) {
+      if (lastId === undefined) throw new ArchiveError(`export chunk ${chunk}: cannot read its last trade id`);
+      await duck.conn.run(
+        `insert into stage select * from read_csv(${duckString(chunk)}, header = false, auto_detect = false, quote = '"', escape = '"', columns = ${CHUNK_CSV_COLUMNS})`,
+      );
+      fromId = lastId + 1n;
+    }
+    await rm(chunk, { force: true });
+    if (rows < limit) break;
+  }
+}
+
+async function profile(duck: Duck, col: string): Promise<DecimalProfile> {
+  const [plain, intDigits, scale] = (await duck.conn.runAndReadAll(`select ${profileSql(col)} from stage`)).getRows()[0]!;
+  return { plain: plain === true, maxIntegerDigits: Number(intDigits ?? 0), maxScale: Number(scale ?? 0) };
+}
+
+/** Writes the staged day to `tmpFile` in the requested format; returns the price and qty column types. */
+async function writeFile(o: ExportDayOptions, duck: Duck, tmpFile: string): Promise<Manifest['columns']> {
+  const exchange = duckString(o.inst.exchange);
+  const symbol = duckString(o.inst.symbol);
+  if (o.format === 'csv') {
+    const ts = (c: string): string => `strftime(make_timestamp(${c}), '${ISO_US_FORMAT}')`;
+    await duck.conn.run(
+      `COPY (select ${exchange} as exchange, ${symbol} as symbol, trade_id, price, qty, side, ${ts('trade_time_us')} as trade_time,
+         ${ts('received_at_us')} as received_at, source from stage) TO ${duckString(tmpFile)} (FORMAT csv, HEADER, COMPRESSION zstd)`,
+    );
+    return { price: 'VARCHAR', qty: 'VARCHAR' };
+  }
+  const price = decimalColumn('price', await profile(duck, 'price'));
+  const qty = decimalColumn('qty', await profile(duck, 'qty'));
+  await duck.conn.run(
+    `COPY (select ${exchange} as exchange, ${symbol} as symbol, trade_id, ${price.expr} as price, ${qty.expr} as qty, side,
+       make_timestamp(trade_time_us)::TIMESTAMPTZ as trade_time, make_timestamp(received_at_us)::TIMESTAMPTZ as received_at, source,
+       ${decimalsSql('price')} as price_decimals, ${decimalsSql('qty')} as qty_decimals from stage)
+     TO ${duckString(tmpFile)} (FORMAT parquet, COMPRESSION zstd)`,
+  );
+  return { price: price.type, qty: qty.type };
+}
+
+async function stageTimes(duck: Duck): Promise<{ first: string; last: string }> {
+  const [first, last] = (
+    await duck.conn.runAndReadAll(
+      `select strftime(make_timestamp(min(trade_time_us)), '${ISO_US_FORMAT}'), strftime(make_timestamp(max(trade_time_us)), '${ISO_US_FORMAT}') from stage`,
+    )
+  ).getRows()[0]!;
+  return { first: String(first), last: String(last) };
+}
+
+/** The read-back: the file must hold exactly the day PostgreSQL holds (count and id range), all inside the day. */
+async function verifyAgainst(o: ExportDayOptions, file: string, stats: DayStats): Promise<void> {
+  const duck = await openDuck();
+  try {
+    const got = await readContents(duck, file, o.format);
+    const where = `${o.inst.exchange} ${o.inst.symbol} ${o.day}`;
+    if (got.rows !== stats.rows || got.firstTradeId !== stats.firstTradeId || got.lastTradeId !== stats.lastTradeId) {
+      throw new ArchiveError(
+        `${where}: the written file does not read back as the table (file: ${got.rows} rows, ids ${got.firstTradeId}..${got.lastTradeId}; ` +
+          `table: ${stats.rows} rows, ids ${stats.firstTradeId}..${stats.lastTradeId})`,
+      );
+    }
+    const lo = BigInt(dayStart(o.day)) * 1000n;
+    const hi = BigInt(dayEnd(o.day)) * 1000n;
+    if (got.minTradeTimeUs === null || got.maxTradeTimeUs === null || got.minTradeTimeUs < lo || got.maxTradeTimeUs >= hi) {
+      throw new ArchiveError(`${where}: the written file holds trade times outside the day`);
+    }
+  } finally {
+    duck.close();
+  }
+}
+
+async function publish(tmpFile: string, finalPath: string, manifest: Manifest): Promise<void> {
+  const mPath = manifestFile(finalPath);
+  await removeDurably(mPath);
+  await rename(tmpFile, finalPath);
+  await fsyncDir(dirname(finalPath));
+  await writeManifest(mPath, manifest);
+}
+
+async function duckVersion(duck: Duck): Promise<string> {
+  return `duckdb ${String((await duck.conn.runAndReadAll('select version()')).getRows()[0]![0])}`;
+}
