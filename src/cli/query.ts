@@ -12,6 +12,7 @@ import { loadConfig } from '../config.ts';
 import { ConfigError } from '../errors.ts';
 import { createLogger, redactSecrets } from '../logger.ts';
 import { cliDatabase, UsageError } from '../storage/cli-support.ts';
+import { parseFlags } from './args.ts';
 
 type Format = 'table' | 'csv' | 'json';
 type Mode =
@@ -38,22 +39,7 @@ function parseDate(flag: string, v: string): Date {
 }
 
 export function parseArgs(argv: readonly string[]): { mode: Mode; format: Format } | 'help' {
-  const values = new Map<string, string>();
-  const bools = new Set<string>();
-  for (let i = 0; i < argv.length; i++) {
-    const raw = argv[i]!;
-    const eq = raw.indexOf('=');
-    const flag = raw.startsWith('--') && eq > 0 ? raw.slice(0, eq) : raw;
-    if (BOOL_FLAGS.has(flag)) {
-      bools.add(flag);
-      continue;
-    }
-    if (!VALUE_FLAGS.has(flag)) throw new UsageError(`unknown argument ${JSON.stringify(raw)}`);
-    const value = eq > 0 && raw.startsWith('--') ? raw.slice(eq + 1) : argv[++i];
-    if (value === undefined || value.startsWith('--')) throw new UsageError(`${flag}: missing value`);
-    if (values.has(flag)) throw new UsageError(`${flag} given twice`);
-    values.set(flag, value);
-  }
+  const { values, bools } = parseFlags(argv, VALUE_FLAGS, BOOL_FLAGS);
   if (bools.has('--help')) return 'help';
   const format = values.get('--format') ?? 'table';
   if (format !== 'table' && format !== 'csv' && format !== 'json') throw new UsageError(`--format: expected table, csv or json, got ${JSON.stringify(format)}`);
