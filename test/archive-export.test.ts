@@ -160,7 +160,7 @@ describe('archive export', () => {
     await sqlExec(tdb.url, `delete from ticks where exchange = 'binance' and symbol = 'BTCUSDT' and trade_id = $1`, [BINANCE_FIRST_ID + 60]);
     await assert.rejects(
       exportDay({ source: lateTick, root: out, inst: binance, day: DAY_B, format: 'parquet', logger: silentLogger, chunkRows: 10 }),
-      (err: unknown) => err instanceof ArchiveError && /changed while it was exported|does not read back/.test(err.message),
+      (err: unknown) => err instanceof ArchiveError && /changed while it was exported|does not read back|staged \d+ rows, the table holds/.test(err.message),
     );
     assert.equal(await readFile(manifestFile(path), 'utf8'), before, 'the old manifest still describes the old file');
     assert.equal(JSON.parse(before).sha256, await sha256File(path));
@@ -169,6 +169,35 @@ describe('archive export', () => {
     // the next export picks the late tick up
     await exportDay({ source: storage, root: out, inst: binance, day: DAY_B, format: 'parquet', logger: silentLogger });
     assert.equal((await readManifest(manifestFile(path)))!.rows, 30);
+  });
+
+  test('re-exporting a dropped day that got a late tick keeps the archived rows (union, never less)', async () => {
+    const out = root('u1');
+    const inst = { exchange: 'binance', symbol: 'PEPEUSDT' };
+    await exportDay({ source: storage, root: out, inst, day: DAY_A, format: 'parquet', logger: silentLogger });
+    const archived = await tableRows(tdb.url, 'binance', 'PEPEUSDT', DAY_A);
+    // retention dropped the day; then a backfill brought one trade of it back
+    await sqlExec(tdb.url, `delete from ticks where symbol = 'PEPEUSDT'`);
+    await sqlExec(tdb.url, `insert into ticks (exchange, symbol, trade_id, price, qty, side, trade_time, received_at, source)
+      values ('binance', 'PEPEUSDT', 9007199254740992, 0.00001230, 7, 'buy', '${DAY_A}T12:00:00.5Z', now(), 'backfill')`);
+    const late = await tableRows(tdb.url, 'binance', 'PEPEUSDT', DAY_A);
+    const r = await exportDay({ source: storage, root: out, inst, day: DAY_A, format: 'parquet', logger: silentLogger });
+    assert.ok(r.kind === 'archived');
+    assert.deepEqual([r.manifest.rows, r.manifest.firstTradeId, r.manifest.lastTradeId], [3, '9007199254740992', '9007199254740994']);
+    assert.deepEqual(r.manifest.table, { rows: 1, firstTradeId: '9007199254740992', lastTradeId: '9007199254740992' });
+    const duck = await openDuck();
+    try {
+      const expected = [archived[0]!, late[0]!, archived[1]!];
+      assert.deepEqual(await readTicks(duck, [r.path], { limit: 10 }), expected);
+    } finally {
+      duck.close();
+    }
+    // put the fixture back for the other tests
+    await sqlExec(tdb.url, `delete from ticks where symbol = 'PEPEUSDT' and trade_id = 9007199254740992`);
+    for (const t of archived) {
+      await sqlExec(tdb.url, `insert into ticks (exchange, symbol, trade_id, price, qty, side, trade_time, received_at, source) values ($1,$2,$3,$4,$5,$6,$7,$8,$9)`,
+        [t.exchange, t.symbol, t.trade_id, t.price, t.qty, t.side, t.trade_time, t.received_at, t.source]);
+    }
   });
 
   test("a crashed writer's temp file never looks archived and is removed by the next export", async () => {

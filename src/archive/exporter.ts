@@ -8,6 +8,9 @@
  * 3. DuckDB writes the file to a temp name beside its final one; it is synced and read back (count, first and last
  *    trade id must equal PostgreSQL's, every trade time inside the day); the day's figures are read again from
  *    PostgreSQL (a late tick during the export makes them differ: the export fails and is retried later).
+ * If the root already holds a Parquet archive of that day (retention dropped the day, then a late or backfilled tick
+ * brought some of it back), its rows are kept: the new file is the union, the table's row winning for a trade id, so
+ * an export never replaces an archive with less.
  * 4. Publish: the old manifest (if any) is deleted, the file renamed into place, then the new manifest written
  *    (temp + rename, directories synced). A crash at any step leaves either no manifest or a manifest that matches
  *    its file; temp files of a dead writer are removed by the next export.
@@ -27,11 +30,11 @@ import type { Duck } from './duck.ts';
 import { fsyncDir, fsyncFile, removeDurably, removeOrphanTemps, sha256File, tempPathFor } from './files.ts';
 import { STAGING_DIR, archiveFile, manifestFile } from './layout.ts';
 import type { ArchiveFormat } from './layout.ts';
-import { MANIFEST_VERSION, writeManifest } from './manifest.ts';
+import { MANIFEST_VERSION, readManifest, writeManifest } from './manifest.ts';
 import type { Manifest } from './manifest.ts';
 import { dayStats, gapsTouching, sameStats } from './tick-source.ts';
 import type { DayStats, Instrument, TickSource } from './tick-source.ts';
-import { readContents } from './verify.ts';
+import { readContents, readFileSql } from './verify.ts';
 
 /** Rows per COPY chunk: about 15 MB of CSV, well inside the statement timeout. */
 export const DEFAULT_CHUNK_ROWS = 200_000;
@@ -72,16 +75,19 @@ export async function exportDay(o: ExportDayOptions): Promise<ExportOutcome> {
   try {
     duck = await openDuck({ path: join(staging, 'stage.duckdb'), tempDir: join(staging, 'spill') });
     await stageDay(o, duck, before, staging);
-    const columns = await writeFile(o, duck, tmpFile);
-    const times = await stageTimes(duck);
+    const staged = await stageStats(duck);
+    if (staged.rows !== before.rows) throw new ArchiveError(`${where(o)}: staged ${staged.rows} rows, the table holds ${before.rows}`);
+    const merged = o.format === 'parquet' ? await mergePrevious(duck, finalPath) : 0;
+    const total = merged > 0 ? await stageStats(duck) : staged;
+    const columns = await writeFile(o, duck, tmpFile, merged > 0);
     const writer = await duckVersion(duck);
     duck.close();
     duck = undefined;
     await fsyncFile(tmpFile);
-    await verifyAgainst(o, tmpFile, before);
+    await verifyAgainst(o, tmpFile, total);
     const after = await dayStats(o.source.db, o.inst, o.day);
     if (!sameStats(before, after)) {
-      throw new ArchiveError(`${o.inst.exchange} ${o.inst.symbol} ${o.day} changed while it was exported (late or backfilled ticks); it will be exported again`);
+      throw new ArchiveError(`${where(o)} changed while it was exported (late or backfilled ticks); it will be exported again`);
     }
     const manifest: Manifest = {
       version: MANIFEST_VERSION,
@@ -92,20 +98,21 @@ export async function exportDay(o: ExportDayOptions): Promise<ExportOutcome> {
       file: basename(finalPath),
       bytes: (await stat(tmpFile)).size,
       sha256: await sha256File(tmpFile),
-      rows: before.rows,
-      firstTradeId: before.firstTradeId,
-      lastTradeId: before.lastTradeId,
-      firstTradeTime: times.first,
-      lastTradeTime: times.last,
+      rows: total.rows,
+      firstTradeId: total.firstTradeId,
+      lastTradeId: total.lastTradeId,
+      firstTradeTime: total.firstTradeTime,
+      lastTradeTime: total.lastTradeTime,
+      table: { rows: before.rows, firstTradeId: before.firstTradeId, lastTradeId: before.lastTradeId },
       columns,
-      gaps: await gapsTouching(o.source.db, o.inst, before.firstTradeId, before.lastTradeId),
+      gaps: await gapsTouching(o.source.db, o.inst, total.firstTradeId, total.lastTradeId),
       exportedAt: new Date((o.clock ?? systemClock).now()).toISOString(),
       verifiedAt: new Date((o.clock ?? systemClock).now()).toISOString(),
       writer,
     };
     await publish(tmpFile, finalPath, manifest);
     o.logger.info(
-      { exchange: o.inst.exchange, symbol: o.inst.symbol, day: o.day, format: o.format, rows: manifest.rows, bytes: manifest.bytes, ms: Date.now() - started },
+      { exchange: o.inst.exchange, symbol: o.inst.symbol, day: o.day, format: o.format, rows: manifest.rows, keptFromArchive: merged, bytes: manifest.bytes, ms: Date.now() - started },
       'day archived',
     );
     return { kind: 'archived', path: finalPath, manifest };
@@ -144,14 +151,16 @@ async function profile(duck: Duck, col: string): Promise<DecimalProfile> {
 }
 
 /** Writes the staged day to `tmpFile` in the requested format; returns the price and qty column types. */
-async function writeFile(o: ExportDayOptions, duck: Duck, tmpFile: string): Promise<Manifest['columns']> {
+async function writeFile(o: ExportDayOptions, duck: Duck, tmpFile: string, reorder: boolean): Promise<Manifest['columns']> {
+  // The stage is in trade id order (keyset chunks) unless archived rows were merged in after it.
+  const order = reorder ? ' order by trade_id' : '';
   const exchange = duckString(o.inst.exchange);
   const symbol = duckString(o.inst.symbol);
   if (o.format === 'csv') {
     const ts = (c: string): string => `strftime(make_timestamp(${c}), '${ISO_US_FORMAT}')`;
     await duck.conn.run(
       `COPY (select ${exchange} as exchange, ${symbol} as symbol, trade_id, price, qty, side, ${ts('trade_time_us')} as trade_time,
-         ${ts('received_at_us')} as received_at, source from stage) TO ${duckString(tmpFile)} (FORMAT csv, HEADER, COMPRESSION zstd)`,
+         ${ts('received_at_us')} as received_at, source from stage${order}) TO ${duckString(tmpFile)} (FORMAT csv, HEADER, COMPRESSION zstd)`,
     );
     return { price: 'VARCHAR', qty: 'VARCHAR' };
   }
@@ -160,37 +169,65 @@ async function writeFile(o: ExportDayOptions, duck: Duck, tmpFile: string): Prom
   await duck.conn.run(
     `COPY (select ${exchange} as exchange, ${symbol} as symbol, trade_id, ${price.expr} as price, ${qty.expr} as qty, side,
        make_timestamp(trade_time_us)::TIMESTAMPTZ as trade_time, make_timestamp(received_at_us)::TIMESTAMPTZ as received_at, source,
-       ${decimalsSql('price')} as price_decimals, ${decimalsSql('qty')} as qty_decimals from stage)
+       ${decimalsSql('price')} as price_decimals, ${decimalsSql('qty')} as qty_decimals from stage${order})
      TO ${duckString(tmpFile)} (FORMAT parquet, COMPRESSION zstd)`,
   );
   return { price: price.type, qty: qty.type };
 }
 
-async function stageTimes(duck: Duck): Promise<{ first: string; last: string }> {
-  const [first, last] = (
+interface StagedStats {
+  readonly rows: number;
+  readonly firstTradeId: string;
+  readonly lastTradeId: string;
+  readonly firstTradeTime: string;
+  readonly lastTradeTime: string;
+}
+
+async function stageStats(duck: Duck): Promise<StagedStats> {
+  const [rows, first, last, firstTime, lastTime] = (
     await duck.conn.runAndReadAll(
-      `select strftime(make_timestamp(min(trade_time_us)), '${ISO_US_FORMAT}'), strftime(make_timestamp(max(trade_time_us)), '${ISO_US_FORMAT}') from stage`,
+      `select count(*)::BIGINT, min(trade_id)::VARCHAR, max(trade_id)::VARCHAR,
+              strftime(make_timestamp(min(trade_time_us)), '${ISO_US_FORMAT}'), strftime(make_timestamp(max(trade_time_us)), '${ISO_US_FORMAT}') from stage`,
     )
   ).getRows()[0]!;
-  return { first: String(first), last: String(last) };
+  return { rows: Number(rows as bigint), firstTradeId: String(first), lastTradeId: String(last), firstTradeTime: String(firstTime), lastTradeTime: String(lastTime) };
+}
+
+/** Text of an archived decimal column as the table printed it (DECIMAL(38,18) text cut to its decimals). */
+function archivedText(col: string): string {
+  return `CASE WHEN ${col}_decimals = 0 THEN split_part(${col}::VARCHAR, '.', 1) ELSE substr(${col}::VARCHAR, 1, strpos(${col}::VARCHAR, '.') + ${col}_decimals) END`;
+}
+
+/** Adds the rows of the day's existing Parquet archive that the table no longer has; returns how many. */
+async function mergePrevious(duck: Duck, finalPath: string): Promise<number> {
+  const previous = await readManifest(manifestFile(finalPath));
+  if (!previous) return 0;
+  const r = await duck.conn.run(
+    `insert into stage select trade_id, ${archivedText('price')}, ${archivedText('qty')}, side, epoch_us(trade_time), epoch_us(received_at), source
+     from ${readFileSql(finalPath, 'parquet')} where trade_id not in (select trade_id from stage)`,
+  );
+  return r.rowsChanged;
+}
+
+function where(o: ExportDayOptions): string {
+  return `${o.inst.exchange} ${o.inst.symbol} ${o.day}`;
 }
 
 /** The read-back: the file must hold exactly the day PostgreSQL holds (count and id range), all inside the day. */
-async function verifyAgainst(o: ExportDayOptions, file: string, stats: DayStats): Promise<void> {
+async function verifyAgainst(o: ExportDayOptions, file: string, stats: StagedStats): Promise<void> {
   const duck = await openDuck();
   try {
     const got = await readContents(duck, file, o.format);
-    const where = `${o.inst.exchange} ${o.inst.symbol} ${o.day}`;
     if (got.rows !== stats.rows || got.firstTradeId !== stats.firstTradeId || got.lastTradeId !== stats.lastTradeId) {
       throw new ArchiveError(
-        `${where}: the written file does not read back as the table (file: ${got.rows} rows, ids ${got.firstTradeId}..${got.lastTradeId}; ` +
-          `table: ${stats.rows} rows, ids ${stats.firstTradeId}..${stats.lastTradeId})`,
+        `${where(o)}: the written file does not read back as what was staged (file: ${got.rows} rows, ids ${got.firstTradeId}..${got.lastTradeId}; ` +
+          `staged: ${stats.rows} rows, ids ${stats.firstTradeId}..${stats.lastTradeId})`,
       );
     }
     const lo = BigInt(dayStart(o.day)) * 1000n;
     const hi = BigInt(dayEnd(o.day)) * 1000n;
     if (got.minTradeTimeUs === null || got.maxTradeTimeUs === null || got.minTradeTimeUs < lo || got.maxTradeTimeUs >= hi) {
-      throw new ArchiveError(`${where}: the written file holds trade times outside the day`);
+      throw new ArchiveError(`${where(o)}: the written file holds trade times outside the day`);
     }
   } finally {
     duck.close();

@@ -44,6 +44,8 @@ export interface Manifest {
   readonly lastTradeId: string;
   readonly firstTradeTime: string;
   readonly lastTradeTime: string;
+  /** What the table held of the day at export (the file may hold more: rows kept from a previous archive). */
+  readonly table: { readonly rows: number; readonly firstTradeId: string; readonly lastTradeId: string };
   /** Column types in the file for price and qty: 'DECIMAL(38,18)' normally, 'VARCHAR' when a value does not fit. */
   readonly columns: { readonly price: string; readonly qty: string };
   /** Gaps of this symbol overlapping or touching [firstTradeId, lastTradeId], as recorded at export. */
@@ -110,6 +112,12 @@ function parseGap(path: string, g: unknown): ManifestGap {
   };
 }
 
+function parseTable(path: string, t: unknown): Manifest['table'] {
+  if (!t || typeof t !== 'object' || Array.isArray(t)) fail(path, 'field table is missing');
+  const o = t as Record<string, unknown>;
+  return { rows: count(path, o, 'rows'), firstTradeId: str(path, o, 'firstTradeId', ID_RE), lastTradeId: str(path, o, 'lastTradeId', ID_RE) };
+}
+
 /** Validates a parsed manifest; throws ArchiveError naming the file and the bad field. */
 export function parseManifest(path: string, value: unknown): Manifest {
   if (!value || typeof value !== 'object' || Array.isArray(value)) fail(path, 'not a JSON object');
@@ -138,6 +146,7 @@ export function parseManifest(path: string, value: unknown): Manifest {
     lastTradeId: str(path, o, 'lastTradeId', ID_RE),
     firstTradeTime: time(path, o, 'firstTradeTime'),
     lastTradeTime: time(path, o, 'lastTradeTime'),
+    table: parseTable(path, o.table),
     columns: { price: str(path, columns, 'price'), qty: str(path, columns, 'qty') },
     gaps: o.gaps.map((g) => parseGap(path, g)),
     exportedAt: time(path, o, 'exportedAt'),
