@@ -15,6 +15,9 @@ import type { Connection } from './connection/connection.ts';
 import { createConnections } from './exchanges/connections.ts';
 import { startMonitor } from './monitor/monitor.ts';
 import type { Monitor } from './monitor/monitor.ts';
+import { Archiver } from './archive/archiver.ts';
+import { systemClock } from './clock.ts';
+import type { Clock } from './clock.ts';
 import { startEmbeddedPostgres } from './storage/embedded.ts';
 import { openStorage } from './storage/storage.ts';
 import type { Storage } from './storage/storage.ts';
@@ -26,6 +29,8 @@ export interface Collector {
   readonly backfiller: Backfiller;
   readonly monitor: Monitor;
   readonly databaseUrl: string;
+  /** Automatic archiving; undefined when ARCHIVE_DIR is unset. Its canDrop(day) guards retention. */
+  readonly archiver: Archiver | undefined;
   /** Graceful stop; idempotent. Resolves when every socket, timer, pool client and child process is gone. */
   stop(): Promise<void>;
 }
@@ -33,7 +38,13 @@ export interface Collector {
 /** Storage gets this long to flush or journal what it holds, so the process exits within 10 s of a signal. */
 const STORAGE_CLOSE_DEADLINE_MS = 6_000;
 
-export async function startCollector(config: Config, logger: Logger): Promise<Collector> {
+/** What a test may inject: the clock (a simulated UTC day boundary). */
+export interface CollectorDeps {
+  readonly clock?: Clock;
+}
+
+export async function startCollector(config: Config, logger: Logger, deps: CollectorDeps = {}): Promise<Collector> {
+  const clock = deps.clock ?? systemClock;
   const cleanups: Array<() => Promise<void>> = [];
   const unwind = async () => {
     for (const c of cleanups.reverse()) await c().catch((err: unknown) => logger.error({ err }, 'cleanup failed'));
@@ -82,6 +93,14 @@ export async function startCollector(config: Config, logger: Logger): Promise<Co
     await backfiller.start();
     cleanups.push(() => backfiller.stop());
 
+    let archiver: Archiver | undefined;
+    if (config.archive.dir !== undefined) {
+      archiver = new Archiver({ source: storage, config: { ...config.archive, dir: config.archive.dir }, clock, logger });
+      archiver.start();
+      const started = archiver;
+      cleanups.push(() => started.stop());
+    }
+
     const connections = createConnections(config, backfiller.observing(storage.sink), logger);
     cleanups.push(async () => {
       await Promise.all(connections.map((c) => c.stop()));
@@ -113,6 +132,7 @@ export async function startCollector(config: Config, logger: Logger): Promise<Co
       backfiller,
       monitor,
       databaseUrl,
+      archiver,
       stop() {
         stopping ??= (async () => {
           logger.info('collector stopping');

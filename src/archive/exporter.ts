@@ -77,7 +77,7 @@ export async function exportDay(o: ExportDayOptions): Promise<ExportOutcome> {
     await stageDay(o, duck, before, staging);
     const staged = await stageStats(duck);
     if (staged.rows !== before.rows) throw new ArchiveError(`${where(o)}: staged ${staged.rows} rows, the table holds ${before.rows}`);
-    const merged = o.format === 'parquet' ? await mergePrevious(duck, finalPath) : 0;
+    const merged = o.format === 'parquet' ? await mergePrevious(o, duck, finalPath) : 0;
     const total = merged > 0 ? await stageStats(duck) : staged;
     const columns = await writeFile(o, duck, tmpFile, merged > 0);
     const writer = await duckVersion(duck);
@@ -199,9 +199,14 @@ function archivedText(col: string): string {
 }
 
 /** Adds the rows of the day's existing Parquet archive that the table no longer has; returns how many. */
-async function mergePrevious(duck: Duck, finalPath: string): Promise<number> {
+async function mergePrevious(o: ExportDayOptions, duck: Duck, finalPath: string): Promise<number> {
   const previous = await readManifest(manifestFile(finalPath));
   if (!previous) return 0;
+  if ((await sha256File(finalPath).catch(() => undefined)) !== previous.sha256) {
+    // Unreadable as archived: nothing of it can be kept. The table's rows are exported; say so loudly.
+    o.logger.error({ path: finalPath }, 'previous archive does not match its manifest (sha256): it is replaced by what the table holds');
+    return 0;
+  }
   const r = await duck.conn.run(
     `insert into stage select trade_id, ${archivedText('price')}, ${archivedText('qty')}, side, epoch_us(trade_time), epoch_us(received_at), source
      from ${readFileSql(finalPath, 'parquet')} where trade_id not in (select trade_id from stage)`,
