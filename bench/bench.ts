@@ -34,6 +34,7 @@ import { commitLatency, commitTimestampsEnabled, startPoller } from './lib/laten
 import type { LatencyResult } from './lib/latency.ts';
 import { cpuMicros, rssBytes, treeCpuMicros } from './lib/proc.ts';
 import { fmtInt, mb, round, slope } from './lib/stats.ts';
+import { runExportBench } from './export-bench.ts';
 
 const BINANCE_SYMBOLS = ['BTCUSDT', 'ETHUSDT'];
 const OKX_SYMBOLS = ['BTC-USDT', 'ETH-USDT'];
@@ -605,7 +606,9 @@ async function main(): Promise<void> {
     const insert = await insertPattern(sim, db.url);
     say(`  ${fmtInt(insert.rowsPerSec)} rows/s`);
 
-    const md = render({ machine: await machine(db), fixed, steps, bare, copy, insert, collectorExit });
+    let md = render({ machine: await machine(db), fixed, steps, bare, copy, insert, collectorExit });
+    say('archive export (bench/export-bench.ts)');
+    md += `\n${await runExportBench({ quick, logger: log })}`;
     process.stdout.write(`\n${md}\n`);
     if (OUT) {
       writeFileSync(OUT, md);

@@ -25,6 +25,12 @@ import { dayStats, firstTradeTime, gapsTouching, hasTicksOn, listInstruments } f
 import type { DayStats, Instrument, TickSource } from './tick-source.ts';
 import { readContents } from './verify.ts';
 
+/** Smaller chunks than the CLI's: shorter COPY bursts between the live writer's batches. */
+export const ARCHIVER_CHUNK_ROWS = 20_000;
+/** After each chunk the archiver waits three times as long as the chunk took: at most a quarter of the time exporting. */
+export const ARCHIVER_PAUSE_RATIO = 3;
+/** The first pass waits this long (or one check interval if shorter): start-up (hole walk, journal replay) first. */
+const START_DELAY_MS = 30_000;
 /** Pause after a pass that exported a day, before the next one. */
 const CATCH_UP_DELAY_MS = 1_000;
 /** A day whose export failed is not tried again for this many check intervals. */
@@ -76,7 +82,7 @@ export class Archiver {
 
   start(): void {
     this.#log.info({ dir: this.#o.config.dir, settleMs: this.#o.config.settleMs, graceMs: this.#o.config.graceMs }, 'automatic archiving on');
-    this.#schedule(CATCH_UP_DELAY_MS);
+    this.#schedule(Math.min(START_DELAY_MS, this.#o.config.checkIntervalMs));
   }
 
   /** Stops the timer, cancels an export in progress (between chunks) and waits for it to end. */
@@ -193,7 +199,8 @@ export class Archiver {
         format: 'parquet',
         logger: this.#log,
         clock: this.#o.clock,
-        chunkRows: this.#o.chunkRows,
+        chunkRows: this.#o.chunkRows ?? ARCHIVER_CHUNK_ROWS,
+        pauseRatio: ARCHIVER_PAUSE_RATIO,
         signal: this.#abort.signal,
       });
       this.#failedUntil.delete(tag);

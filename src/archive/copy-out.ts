@@ -66,7 +66,7 @@ class ChunkSink extends Writable {
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    this.#tail = Buffer.concat([this.#tail, chunk]).subarray(-TAIL_BYTES);
+    this.#tail = Buffer.concat([this.#tail, chunk.subarray(-TAIL_BYTES)]).subarray(-TAIL_BYTES);
     if (this.error) return cb();
     void this.#writeAll(chunk).then(() => cb(), (err: unknown) => {
       this.error = err instanceof Error ? err : new Error(String(err));

@@ -3,8 +3,8 @@
  *
  * 1. The day's count and trade id range are read from PostgreSQL.
  * 2. The rows are copied out in trade id order, in chunks of `chunkRows` (each chunk one short COPY on a pool client,
- *    released between chunks), each chunk appended to a DuckDB staging database on disk and then deleted: memory
- *    and staging disk stay bounded whatever the day's size.
+ *    released between chunks), each chunk appended to a DuckDB stage and then deleted: memory (DuckDB's cap, past
+ *    which it spills to the staging dir) and staging disk stay bounded whatever the day's size.
  * 3. DuckDB writes the file to a temp name beside its final one; it is synced and read back (count, first and last
  *    trade id must equal PostgreSQL's, every trade time inside the day); the day's figures are read again from
  *    PostgreSQL (a late tick during the export makes them differ: the export fails and is retried later).
@@ -50,6 +50,11 @@ export interface ExportDayOptions {
   readonly clock?: Clock;
   /** Checked between chunks: an aborted export stops and leaves nothing that looks archived. */
   readonly signal?: AbortSignal;
+  /**
+   * After each chunk, pause this many times as long as the chunk took (0: none). The collector's archiver uses it
+   * to keep PostgreSQL and the CPU mostly for live writes; the export CLI runs flat out.
+   */
+  readonly pauseRatio?: number;
 }
 
 export type ExportOutcome =
@@ -73,7 +78,8 @@ export async function exportDay(o: ExportDayOptions): Promise<ExportOutcome> {
   const started = Date.now();
   let duck: Duck | undefined;
   try {
-    duck = await openDuck({ path: join(staging, 'stage.duckdb'), tempDir: join(staging, 'spill') });
+    // In memory (capped; past the cap DuckDB spills to the staging dir): nothing to checkpoint when it closes.
+    duck = await openDuck({ tempDir: join(staging, 'spill') });
     await stageDay(o, duck, before, staging);
     const staged = await stageStats(duck);
     if (staged.rows !== before.rows) throw new ArchiveError(`${where(o)}: staged ${staged.rows} rows, the table holds ${before.rows}`);
@@ -131,6 +137,7 @@ async function stageDay(o: ExportDayOptions, duck: Duck, stats: DayStats, stagin
   let fromId = BigInt(stats.firstTradeId);
   for (let n = 0; fromId <= toId; n++) {
     if (o.signal?.aborted) throw new ArchiveError(`export of ${o.inst.exchange} ${o.inst.symbol} ${o.day} cancelled`);
+    const chunkStarted = Date.now();
     const chunk = join(staging, `chunk-${n}.csv`);
     const { rows, lastId } = await copyChunkToFile(o.source, { inst: o.inst, day: o.day, fromId, toId, limit }, chunk);
     if (rows > 0) {
@@ -142,7 +149,20 @@ async function stageDay(o: ExportDayOptions, duck: Duck, stats: DayStats, stagin
     }
     await rm(chunk, { force: true });
     if (rows < limit) break;
+    if (o.pauseRatio) await pause((Date.now() - chunkStarted) * o.pauseRatio, o.signal);
   }
+}
+
+function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }
 
 async function profile(duck: Duck, col: string): Promise<DecimalProfile> {
