@@ -10,7 +10,8 @@ import { dayEnd } from '../src/archive/day.ts';
 import { sha256File } from '../src/archive/files.ts';
 import { archiveFile, manifestFile } from '../src/archive/layout.ts';
 import { readManifest } from '../src/archive/manifest.ts';
-import { DEFAULTS } from '../src/config.ts';
+import { DEFAULTS, loadConfig } from '../src/config.ts';
+import { ConfigError } from '../src/errors.ts';
 import { silentLogger } from '../src/logger.ts';
 import { openStorage } from '../src/storage/storage.ts';
 import type { Storage } from '../src/storage/storage.ts';
@@ -114,5 +115,17 @@ describe('automatic archiver', () => {
     }
     assert.equal(a.snapshot().archived, 3);
     await archiver.stop();
+  });
+});
+
+describe('archive configuration', () => {
+  test('off by default; settings are validated and named', () => {
+    assert.equal(loadConfig({}).archive.dir, undefined);
+    assert.deepEqual(loadConfig({ ARCHIVE_DIR: '/data/archive', ARCHIVE_GRACE_MS: '0' }).archive, {
+      dir: '/data/archive', settleMs: DEFAULTS.ARCHIVE_SETTLE_MS, graceMs: 0, checkIntervalMs: DEFAULTS.ARCHIVE_CHECK_INTERVAL_MS,
+    });
+    for (const [name, value] of [['ARCHIVE_GRACE_MS', '6h'], ['ARCHIVE_SETTLE_MS', '-1'], ['ARCHIVE_CHECK_INTERVAL_MS', '10']] as const) {
+      assert.throws(() => loadConfig({ [name]: value }), (err: unknown) => err instanceof ConfigError && err.variable === name);
+    }
   });
 });
