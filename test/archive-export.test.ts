@@ -138,6 +138,17 @@ describe('archive export', () => {
     }
   });
 
+  test('a malformed manifest is refused by name, not read as another day', async () => {
+    const out = root('m1');
+    await exportDay({ source: storage, root: out, inst: okx, day: DAY_A, format: 'parquet', logger: silentLogger });
+    const mPath = manifestFile(archiveFile(out, 'okx', 'BTC-USDT', DAY_A, 'parquet'));
+    const m = JSON.parse(await readFile(mPath, 'utf8')) as Record<string, unknown>;
+    await writeFile(mPath, JSON.stringify({ ...m, lastTradeId: 12.5 }));
+    await assert.rejects(listArchived(out), (err: unknown) => err instanceof ArchiveError && err.message.includes(mPath) && /lastTradeId/.test(err.message));
+    await writeFile(mPath, JSON.stringify({ ...m, symbol: 'ETH-USDT' }));
+    await assert.rejects(listArchived(out), /describes okx\/ETH-USDT\/.*it is not in its place/);
+  });
+
   test('a day without ticks writes nothing', async () => {
     const out = root('e1');
     assert.deepEqual(await exportDay({ source: storage, root: out, inst: okx, day: DAY_B, format: 'parquet', logger: silentLogger }), { kind: 'empty' });

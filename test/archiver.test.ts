@@ -1,6 +1,6 @@
 /** Automatic archiving (ARCHIVE_DIR) with an injected clock, and the retention guard canDrop, on a real PostgreSQL. */
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -93,6 +93,19 @@ describe('automatic archiver', () => {
     assert.equal(await sha256File(okxPath), (await readManifest(manifestFile(okxPath)))!.sha256, 'the corrupt file was written again');
     assert.equal(await archiver.canDrop(DAY_B), true);
     assert.equal((await readManifest(manifestFile(archiveFile(dir(), 'binance', 'BTCUSDT', DAY_B, 'parquet'))))!.rows, 30, 're-exported with the late tick');
+  });
+
+  test('an unreadable manifest makes the day be exported again; the old file is kept aside, never deleted', async () => {
+    const path = archiveFile(dir(), 'okx', 'BTC-USDT', DAY_A, 'parquet');
+    const aside = async () => (await readdir(join(dir(), 'okx', 'BTC-USDT'))).filter((n) => n.startsWith(`${DAY_A}.parquet.unverified-`)).length;
+    const asideBefore = await aside(); // the corrupt file of the canDrop test is already kept aside
+    await writeFile(manifestFile(path), '{"version": 1, "rows": "many"}');
+    // a restarted collector (no watermark yet) walks its days again and finds it
+    const restarted = new Archiver({ source: storage, config: config(dir()), clock, logger: silentLogger });
+    assert.equal(await restarted.runOnce(), 1);
+    await restarted.stop();
+    assert.equal((await readManifest(manifestFile(path)))!.rows, 20);
+    assert.equal(await aside(), asideBefore + 1);
   });
 
   test('canDrop is false when the archive cannot be written', async () => {

@@ -166,7 +166,7 @@ export class Archiver {
     }
     let contiguous = true;
     for (; dayEnd(day) + settleMs <= now; day = nextDay(day)) {
-      const done = (await readManifest(manifestFile(archiveFile(this.#o.config.dir, inst.exchange, inst.symbol, day, 'parquet')))) !== undefined;
+      const done = await this.#hasManifest(inst, day);
       if (!done && (await hasTicksOn(this.#o.source.db, inst, day))) {
         const failedUntil = this.#failedUntil.get(`${key(inst)}/${day}`);
         if ((failedUntil === undefined || now >= failedUntil) && (await this.#closed(inst, day, now))) {
@@ -178,6 +178,17 @@ export class Archiver {
       if (contiguous) this.#watermark.set(key(inst), nextDay(day));
     }
     return false;
+  }
+
+  /** An unreadable manifest counts as missing: the day is exported again (the exporter keeps the old file aside). */
+  async #hasManifest(inst: Instrument, day: string): Promise<boolean> {
+    const path = manifestFile(archiveFile(this.#o.config.dir, inst.exchange, inst.symbol, day, 'parquet'));
+    try {
+      return (await readManifest(path)) !== undefined;
+    } catch (err) {
+      this.#log.warn({ err, path }, 'archived manifest unreadable; the day will be exported again');
+      return false;
+    }
   }
 
   async #closed(inst: Instrument, day: string, now: number): Promise<boolean> {

@@ -220,11 +220,16 @@ function archivedText(col: string): string {
 
 /** Adds the rows of the day's existing Parquet archive that the table no longer has; returns how many. */
 async function mergePrevious(o: ExportDayOptions, duck: Duck, finalPath: string): Promise<number> {
-  const previous = await readManifest(manifestFile(finalPath));
-  if (!previous) return 0;
-  if ((await sha256File(finalPath).catch(() => undefined)) !== previous.sha256) {
-    // Unreadable as archived: nothing of it can be kept. The table's rows are exported; say so loudly.
-    o.logger.error({ path: finalPath }, 'previous archive does not match its manifest (sha256): it is replaced by what the table holds');
+  const previous = await readManifest(manifestFile(finalPath)).catch((err: unknown) => err as Error);
+  if (previous === undefined) return 0;
+  if (previous instanceof Error || (await sha256File(finalPath).catch(() => undefined)) !== previous.sha256) {
+    // Not trustworthy as archived: keep it aside (never deleted by us) and export what the table holds.
+    const aside = `${finalPath}.unverified-${Date.now()}`;
+    await rename(finalPath, aside).catch(() => undefined);
+    o.logger.error(
+      { path: finalPath, keptAs: aside, reason: previous instanceof Error ? previous.message : 'sha256 differs from the manifest' },
+      'previous archive of this day cannot be verified: kept aside, replaced by what the table holds',
+    );
     return 0;
   }
   const r = await duck.conn.run(
