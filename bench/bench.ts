@@ -326,8 +326,11 @@ async function bareClient(sim: ExchangeSimulator): Promise<BareResult> {
 // ---------------------------------------------------------------------------------------------------------------
 // 4. floor (2): COPY
 
-/** CSV of the rows the fixed-rate window emitted, from the tape; built right after it (the tape is a ring). */
-function windowCsv(sim: ExchangeSimulator, fixed: FixedResult): { chunks: Buffer[]; rows: number } {
+/**
+ * CSV of the rows the fixed-rate window emitted, from the tape, in tick_rows' layout (the instrument ids the
+ * collector registered); built right after it (the tape is a ring).
+ */
+function windowCsv(sim: ExchangeSimulator, fixed: FixedResult, instruments: Map<string, string>): { chunks: Buffer[]; rows: number } {
   const chunks: Buffer[] = [];
   let parts: string[] = [];
   let size = 0;
@@ -339,7 +342,7 @@ function windowCsv(sim: ExchangeSimulator, fixed: FixedResult): { chunks: Buffer
     for (let id = lo; id <= hi; id++) {
       const t = sim.trade(s.exchange, s.symbol, id);
       if (!t) continue;
-      const line = `${s.exchange},${s.symbol},${id},${t.price},${t.qty},${t.side},${new Date(t.time).toISOString()},${new Date(t.time + 1).toISOString()},live\n`;
+      const line = `${new Date(t.time).toISOString()},${id},,1,${instruments.get(key)},${t.side === 'sell' ? 1 : 0},${t.price},${t.qty}\n`;
       parts.push(line);
       size += line.length;
       rows++;
@@ -368,14 +371,14 @@ async function copyFloor(url: string, csv: { chunks: Buffer[]; rows: number }): 
   const runs: number[] = [];
   try {
     for (let i = 0; i < 2; i++) {
-      await client.query('truncate ticks');
+      await client.query('truncate tick_rows');
       await client.query('checkpoint').catch(() => {}); // start each run from the same state (superuser only)
       const t0 = process.hrtime.bigint();
-      const n = await copyIn(client, 'copy ticks (exchange, symbol, trade_id, price, qty, side, trade_time, received_at, source) from stdin with (format csv)', csv.chunks);
+      const n = await copyIn(client, 'copy tick_rows (trade_time, trade_id, received_at, received_delay_ms, instrument_id, flags, price, qty) from stdin with (format csv)', csv.chunks);
       const s = Number(process.hrtime.bigint() - t0) / 1e9;
       runs.push(n / s);
     }
-    await client.query('truncate ticks');
+    await client.query('truncate tick_rows');
   } finally {
     await client.end().catch(() => {});
   }
@@ -392,7 +395,7 @@ interface InsertResult {
 }
 
 async function insertPattern(sim: ExchangeSimulator, url: string): Promise<InsertResult> {
-  await sql(url, 'truncate ticks');
+  await sql(url, 'truncate tick_rows');
   sim.setRate(perSymbol(RATE));
   say(`pattern: one INSERT per tick through a default pg pool, same stream at ${fmtInt(RATE)} ticks/s`);
   const child = spawnCollector({ ...collectorEnv(sim, url) }, 'bench/insert-client.ts');
@@ -411,7 +414,7 @@ async function insertPattern(sim: ExchangeSimulator, url: string): Promise<Inser
     child.proc.kill('SIGTERM');
     await child.exited;
     sim.setRate(0);
-    await sql(url, 'truncate ticks').catch(() => {});
+    await sql(url, 'truncate tick_rows').catch(() => {});
   }
 }
 
@@ -541,7 +544,7 @@ function render(r: Results): string {
       : '- **Latency.** The trade time on the wire is the simulator\'s send time. `track_commit_timestamp` is off on this server, so a poller read `max(trade_id)` per symbol every 10 ms and charged each newly visible id `poll time - send time` (an over-estimate by up to one poll interval plus the query).',
   );
   L.push(`- **Floor (1), bare client.** A child process (\`bench/bare-client.ts\`) with one \`ws\` socket per exchange (same URLs and subscriptions as the collector, \`perMessageDeflate: false\`) that only \`JSON.parse\`s each frame; CPU from /proc over ${SECONDS} s at ${fmtInt(RATE)} ticks/s: ${round(bare.cpuUsPerMessage, 2)} µs per message (${round(bare.tradesPerMessage, 2)} trade(s) per message), i.e. ${fmtInt(bare.capacityPerSec)} messages/s for one core - the rate compared with the sustained rate.`);
-  L.push(`- **Floor (2), COPY.** The ${fmtInt(copy.rows)} rows of the fixed-rate window, rebuilt from the simulator's tape as CSV in memory, sent with \`COPY ticks (...) FROM STDIN (FORMAT csv)\` over one pg connection (a small CopyIn submittable, \`bench/lib/copy-in.ts\`) into the emptied \`ticks\` table with its primary key and index; best of 2 runs (${copy.runs.map((x) => fmtInt(x)).join(', ')} rows/s).`);
+  L.push(`- **Floor (2), COPY.** The ${fmtInt(copy.rows)} rows of the fixed-rate window, rebuilt from the simulator's tape as CSV in memory, sent with \`COPY tick_rows (...) FROM STDIN (FORMAT csv)\` over one pg connection (a small CopyIn submittable, \`bench/lib/copy-in.ts\`) into the emptied \`tick_rows\` (the day's partition with its unique index and BRIN); best of 2 runs (${copy.runs.map((x) => fmtInt(x)).join(', ')} rows/s).`);
   L.push(`- **Per-row INSERT pattern.** A child process (\`bench/insert-client.ts\`) on the same stream issuing \`INSERT ... ON CONFLICT DO NOTHING\` for each trade as it arrives through \`new pg.Pool()\` (default max 10); rows/s = growth of \`count(*)\` over ${SECONDS} s. Its only departure from the naive pattern is a cap of 10,000 queries waiting for a client (past it, trades are dropped and counted, so the run cannot exhaust memory): at the end ${fmtInt(insert.backlog)} were waiting${insert.dropped > 0 ? ` and ${fmtInt(insert.dropped)} trades had been dropped` : ''}. The pattern cannot keep up with the stream at all.`);
   L.push(`- **Sweep.** Emitted/s from the simulator's tape; stored/s and buffer depth from the collector's stats file (\`<PID_FILE>.stats.json\`, written every second).`);
   L.push(`- The collector exited with ${r.collectorExit} on SIGTERM at the end of its runs.`);
@@ -591,7 +594,8 @@ async function main(): Promise<void> {
 
     const fixed = await fixedRate(sim, db, col, useCommitTs);
     say(`  ${round(fixed.cpuUsPerTick, 2)} µs/tick, RSS max ${fixed.rssMaxMb} MB, latency p50 ${round(fixed.latency.p50Ms, 0)} p99 ${round(fixed.latency.p99Ms, 0)} max ${round(fixed.latency.maxMs, 0)} ms (${fixed.latency.method})`);
-    const csv = windowCsv(sim, fixed);
+    const ids = await sql<{ k: string; id: string }>(db.url, "select exchange || ':' || symbol as k, instrument_id::text as id from instruments");
+    const csv = windowCsv(sim, fixed, new Map(ids.map((r) => [r.k, r.id])));
     const steps = await sweep(sim, col);
     sim.setRate(0);
     const exit = await col.stop();

@@ -3,6 +3,7 @@
  * monitor. `stop()` closes them in the reverse order of the data path: sockets first (no new ticks), then the
  * backfill, then storage flushes (or journals) what it holds and ends its pool, then the monitor and the database.
  */
+import type { Clock } from './clock.ts';
 import type { Config } from './config.ts';
 import type { Logger } from './logger.ts';
 import { redactSecrets } from './logger.ts';
@@ -17,7 +18,6 @@ import { startMonitor } from './monitor/monitor.ts';
 import type { Monitor } from './monitor/monitor.ts';
 import { Archiver } from './archive/archiver.ts';
 import { systemClock } from './clock.ts';
-import type { Clock } from './clock.ts';
 import { startEmbeddedPostgres } from './storage/embedded.ts';
 import { openStorage } from './storage/storage.ts';
 import type { Storage } from './storage/storage.ts';
@@ -38,8 +38,9 @@ export interface Collector {
 /** Storage gets this long to flush or journal what it holds, so the process exits within 10 s of a signal. */
 const STORAGE_CLOSE_DEADLINE_MS = 6_000;
 
-/** What a test may inject: the clock (a simulated UTC day boundary). */
+/** What a test may inject. */
 export interface CollectorDeps {
+  /** Time source for partition maintenance, retention and archiving (default: the system clock). */
   readonly clock?: Clock;
 }
 
@@ -69,7 +70,10 @@ export async function startCollector(config: Config, logger: Logger, deps: Colle
     }
 
     const databaseCleanups = cleanups.length;
-    const storage = await openStorage({ config: config.storage, url: databaseUrl, logger });
+    // With archiving on, retention drops a day only once its archive is verified (false until the archiver runs).
+    let archiver: Archiver | undefined;
+    const canDrop = config.archive.dir === undefined ? undefined : (day: string) => (archiver ? archiver.canDrop(day) : Promise.resolve(false));
+    const storage = await openStorage({ config: config.storage, url: databaseUrl, logger, clock, canDrop });
     cleanups.push(() => storage.close({ deadlineMs: STORAGE_CLOSE_DEADLINE_MS }));
 
     const fillers: Partial<Record<Exchange, RangeFiller>> = {};
@@ -93,7 +97,6 @@ export async function startCollector(config: Config, logger: Logger, deps: Colle
     await backfiller.start();
     cleanups.push(() => backfiller.stop());
 
-    let archiver: Archiver | undefined;
     if (config.archive.dir !== undefined) {
       archiver = new Archiver({ source: storage, config: { ...config.archive, dir: config.archive.dir }, clock, logger });
       archiver.start();
@@ -101,7 +104,7 @@ export async function startCollector(config: Config, logger: Logger, deps: Colle
       cleanups.push(() => started.stop());
     }
 
-    const connections = createConnections(config, backfiller.observing(storage.sink), logger);
+    const connections = createConnections(config, backfiller.observing(storage.sink, storage.late), logger);
     cleanups.push(async () => {
       await Promise.all(connections.map((c) => c.stop()));
     });

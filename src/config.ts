@@ -45,6 +45,7 @@ export const DEFAULTS = {
   SPILL_DIR: './.data/spill',
   EMBEDDED_PG_DIR: './.data/postgres',
   EMBEDDED_PG_PORT: 54329,
+  RETENTION_DAYS: undefined as number | undefined,
   // operations
   METRICS_PORT: 9464,
   METRICS_HOST: '127.0.0.1',
@@ -118,6 +119,8 @@ export interface StorageConfig {
   readonly spillDir: string;
   readonly embeddedDir: string;
   readonly embeddedPort: number;
+  /** Daily partitions older than today minus this many days are dropped; undefined keeps everything. */
+  readonly retentionDays?: number | undefined;
 }
 
 export interface MonitorConfig {
@@ -167,6 +170,12 @@ export function readInt(env: Env, name: string, def: number, min: number, max = 
   const n = Number(v);
   if (!Number.isSafeInteger(n) || n < min || n > max) throw new ConfigError(name, expected, v);
   return n;
+}
+
+/** An integer that may be left unset (then undefined: the feature is off). */
+function readOptionalInt(env: Env, name: string, min: number, max: number): number | undefined {
+  const v = raw(env, name);
+  return v === undefined || v === '' ? undefined : readInt(env, name, min, min, max);
 }
 
 export function readNumber(env: Env, name: string, def: number, min: number, max: number): number {
@@ -270,6 +279,7 @@ function loadStorageConfig(env: Env): StorageConfig {
     spillDir: readString(env, 'SPILL_DIR', DEFAULTS.SPILL_DIR),
     embeddedDir: readString(env, 'EMBEDDED_PG_DIR', DEFAULTS.EMBEDDED_PG_DIR),
     embeddedPort: readInt(env, 'EMBEDDED_PG_PORT', DEFAULTS.EMBEDDED_PG_PORT, 1, 65_535),
+    retentionDays: readOptionalInt(env, 'RETENTION_DAYS', 1, 36_500),
   };
 }
 

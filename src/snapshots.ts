@@ -82,6 +82,10 @@ export interface PipelineSnapshot {
   readonly writeErrors: number;
   /** True while the sink asks producers to pause (journal unwritable). */
   readonly backpressure: boolean;
+  /** Live trades whose id was already stored with other values (price, qty, side or time); the stored row is kept. */
+  readonly ticksConflicting?: number;
+  /** Live trades at or below the last id seen for their symbol that were not stored yet: stored, counted here. */
+  readonly ticksOutOfOrder?: number;
 }
 
 export interface PoolSnapshot {

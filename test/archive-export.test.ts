@@ -17,7 +17,7 @@ import { readContents, readFileSql } from '../src/archive/verify.ts';
 import { silentLogger } from '../src/logger.ts';
 import { openStorage } from '../src/storage/storage.ts';
 import type { Storage } from '../src/storage/storage.ts';
-import { BINANCE_FIRST_ID, DAY_A, DAY_B, fixtureTicks, seed, sqlExec, tableRows } from './helpers/archive-fixture.ts';
+import { BINANCE_FIRST_ID, DAY_A, DAY_B, fixtureTicks, seed, deleteTicks, sqlExec, tableRows } from './helpers/archive-fixture.ts';
 import { createTestDatabase, makeTick, sampleConnections, testStorageConfig } from './helpers/db.ts';
 import type { TestDatabase } from './helpers/db.ts';
 
@@ -168,7 +168,7 @@ describe('archive export', () => {
         return storage.connect();
       },
     };
-    await sqlExec(tdb.url, `delete from ticks where exchange = 'binance' and symbol = 'BTCUSDT' and trade_id = $1`, [BINANCE_FIRST_ID + 60]);
+    await deleteTicks(tdb.url, `exchange = 'binance' and symbol = 'BTCUSDT' and trade_id = $1`, [BINANCE_FIRST_ID + 60]);
     await assert.rejects(
       exportDay({ source: lateTick, root: out, inst: binance, day: DAY_B, format: 'parquet', logger: silentLogger, chunkRows: 10 }),
       (err: unknown) => err instanceof ArchiveError && /changed while it was exported|does not read back|staged \d+ rows, the table holds/.test(err.message),
@@ -188,7 +188,7 @@ describe('archive export', () => {
     await exportDay({ source: storage, root: out, inst, day: DAY_A, format: 'parquet', logger: silentLogger });
     const archived = await tableRows(tdb.url, 'binance', 'PEPEUSDT', DAY_A);
     // retention dropped the day; then a backfill brought one trade of it back
-    await sqlExec(tdb.url, `delete from ticks where symbol = 'PEPEUSDT'`);
+    await deleteTicks(tdb.url, `symbol = 'PEPEUSDT'`);
     await sqlExec(tdb.url, `insert into ticks (exchange, symbol, trade_id, price, qty, side, trade_time, received_at, source)
       values ('binance', 'PEPEUSDT', 9007199254740992, 0.00001230, 7, 'buy', '${DAY_A}T12:00:00.5Z', now(), 'backfill')`);
     const late = await tableRows(tdb.url, 'binance', 'PEPEUSDT', DAY_A);
@@ -204,7 +204,7 @@ describe('archive export', () => {
       duck.close();
     }
     // put the fixture back for the other tests
-    await sqlExec(tdb.url, `delete from ticks where symbol = 'PEPEUSDT' and trade_id = 9007199254740992`);
+    await deleteTicks(tdb.url, `symbol = 'PEPEUSDT' and trade_id = 9007199254740992`);
     for (const t of archived) {
       await sqlExec(tdb.url, `insert into ticks (exchange, symbol, trade_id, price, qty, side, trade_time, received_at, source) values ($1,$2,$3,$4,$5,$6,$7,$8,$9)`,
         [t.exchange, t.symbol, t.trade_id, t.price, t.qty, t.side, t.trade_time, t.received_at, t.source]);

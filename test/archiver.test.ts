@@ -15,7 +15,7 @@ import { ConfigError } from '../src/errors.ts';
 import { silentLogger } from '../src/logger.ts';
 import { openStorage } from '../src/storage/storage.ts';
 import type { Storage } from '../src/storage/storage.ts';
-import { BINANCE_FIRST_ID, DAY_A, DAY_B, fixtureTicks, seed, sqlExec } from './helpers/archive-fixture.ts';
+import { BINANCE_FIRST_ID, DAY_A, DAY_B, fixtureTicks, seed, deleteTicks, sqlExec } from './helpers/archive-fixture.ts';
 import { createTestDatabase, makeTick, testStorageConfig } from './helpers/db.ts';
 import type { TestDatabase } from './helpers/db.ts';
 import { waitFor } from './helpers/wait-for.ts';
@@ -66,7 +66,7 @@ describe('automatic archiver', () => {
 
   test('after the grace period a day is archived with its open gap listed', async () => {
     await sqlExec(tdb.url, `insert into gaps (exchange, symbol, from_id, to_id, status, reason) values ('binance', 'BTCUSDT', ${BINANCE_FIRST_ID + 60}, ${BINANCE_FIRST_ID + 60}, 'unfillable', 'REST said no')`);
-    await sqlExec(tdb.url, `delete from ticks where symbol = 'BTCUSDT' and trade_id = ${BINANCE_FIRST_ID + 60}`);
+    await deleteTicks(tdb.url, `symbol = 'BTCUSDT' and trade_id = ${BINANCE_FIRST_ID + 60}`);
     now = dayEnd(DAY_B) + 11 * MIN;
     assert.equal(await archiver.runOnce(), 0);
     now = dayEnd(DAY_B) + DEFAULTS.ARCHIVE_GRACE_MS;

@@ -9,21 +9,33 @@ const tick = (tradeId: number, symbol = 'BTCUSDT'): Tick => ({
   exchange: 'binance', symbol, tradeId, price: '1', qty: '1', side: 'buy', tradeTime: 1, receivedAt: 1, source: 'live',
 });
 
-test('gap tracker: contiguous ids reveal nothing; a jump reveals exactly the missing range', () => {
-  const g = new GapTracker();
-  assert.equal(g.observe(tick(10)), null, 'first id ever seen opens no gap');
-  assert.equal(g.observe(tick(11)), null);
-  assert.deepEqual(g.observe(tick(15)), { exchange: 'binance', symbol: 'BTCUSDT', from: 12, to: 14 });
-  assert.equal(g.observe(tick(13)), null, 'a late or repeated id is not a gap');
-  assert.equal(g.observe(tick(15)), null);
+const CONFIGURED = { binance: ['BTCUSDT', 'ETHUSDT'] };
+
+test('gap tracker: contiguous ids reveal nothing; a jump reveals exactly the missing range; lower ids are late', () => {
+  const g = new GapTracker(CONFIGURED);
+  assert.deepEqual(g.observe(tick(10)), { kind: 'next' }, 'first id ever seen opens no gap');
+  assert.deepEqual(g.observe(tick(11)), { kind: 'next' });
+  assert.deepEqual(g.observe(tick(15)), { kind: 'gap', gap: { exchange: 'binance', symbol: 'BTCUSDT', from: 12, to: 14 } });
+  assert.deepEqual(g.observe(tick(13)), { kind: 'late' }, 'an id below the last is late, not a gap');
+  assert.deepEqual(g.observe(tick(15)), { kind: 'late' }, 'a repeated id is late');
   assert.equal(g.last('binance', 'BTCUSDT'), 15);
 });
 
 test('gap tracker: seeded from the database, the first tick after a restart reveals the hole', () => {
-  const g = new GapTracker();
+  const g = new GapTracker(CONFIGURED);
   g.seed('binance', 'BTCUSDT', 100);
-  assert.deepEqual(g.observe(tick(120)), { exchange: 'binance', symbol: 'BTCUSDT', from: 101, to: 119 });
-  assert.equal(g.observe(tick(1, 'ETHUSDT')), null, 'symbols are independent');
+  assert.deepEqual(g.observe(tick(120)), { kind: 'gap', gap: { exchange: 'binance', symbol: 'BTCUSDT', from: 101, to: 119 } });
+  assert.deepEqual(g.observe(tick(1, 'ETHUSDT')), { kind: 'next' }, 'symbols are independent');
+});
+
+test('gap tracker: state exists only for configured symbols, whatever a feed sends', () => {
+  const g = new GapTracker(CONFIGURED);
+  assert.equal(g.size, 2);
+  for (let i = 0; i < 10_000; i++) assert.equal(g.observe(tick(i, `X${i}USDT`)).kind, 'untracked');
+  g.seed('binance', 'NOTCONFIGURED', 5);
+  g.seed('okx', 'BTC-USDT', 5);
+  assert.equal(g.size, 2, 'no state for unknown symbols');
+  assert.equal(g.last('binance', 'X5USDT'), undefined);
 });
 
 test('uncovered lists the ids a page set did not cover', () => {

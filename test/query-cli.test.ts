@@ -12,7 +12,7 @@ import type { TestDatabase } from './helpers/db.ts';
 import { runCli } from './helpers/run-cli.ts';
 import type { CliResult } from './helpers/run-cli.ts';
 import { exportDay } from '../src/archive/exporter.ts';
-import { sqlExec } from './helpers/archive-fixture.ts';
+import { deleteTicks, sqlExec } from './helpers/archive-fixture.ts';
 
 let tdb: TestDatabase;
 let spillDir: string;
@@ -130,7 +130,7 @@ describe('query CLI over the archive (ARCHIVE_DIR)', () => {
       assert.equal(both[1]!.stdout, fromTable[3]!.stdout, 'counts with the day in table and archive');
 
       // retention dropped the day (and the gap rows went with it): the archive answers for it
-      await sqlExec(tdb.url, `delete from ticks where symbol = 'ETHUSDT' and trade_time < '2026-11-21T00:00:00Z'`);
+      await deleteTicks(tdb.url, `symbol = 'ETHUSDT' and trade_time < '2026-11-21T00:00:00Z'`);
       await sqlExec(tdb.url, `delete from gaps where symbol = 'ETHUSDT'`);
       const fromArchive = await all({ ARCHIVE_DIR: archiveDir });
       for (const [i, x] of fromArchive.entries()) {

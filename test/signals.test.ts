@@ -86,7 +86,7 @@ describe('signals on a real collector process', () => {
     const proxy = await TcpProxy.start(u.hostname, Number(u.port || 5432));
     const spill = join(dir, 'spill');
     try {
-      await sqlRows(db.url, 'truncate ticks');
+      await sqlRows(db.url, 'truncate tick_rows');
       const child = spawnCollector(env({ DATABASE_URL: proxy.url(db.url), MAX_BUFFERED_TICKS: '100', PG_ACQUIRE_TIMEOUT_MS: '500', PG_CONNECT_TIMEOUT_MS: '500' }));
       children.push(child);
       await child.waitForLog((l) => l.msg === 'collector started', 60_000, 'started');

@@ -132,12 +132,12 @@ describe('storage pool', () => {
     const locker = await import('pg').then(({ default: pg }) => new pg.Client({ connectionString: tdb.url, application_name: 'test-locker' }));
     locker.on('error', () => undefined);
     await locker.connect();
-    await locker.query('begin; lock table ticks in access exclusive mode');
+    await locker.query('begin; lock table tick_rows in access exclusive mode');
     for (let i = 0; i < 100; i++) storage.sink.write(makeTick(3_000_000 + i, { symbol: 'BUSYUSDT' }));
     const flushed = storage.flush();
     await waitFor(async () => {
       const rows = await adminQuery(
-        "select pid from pg_stat_activity where application_name = 'market-collector' and datname = $1 and state = 'active' and query like '%insert into ticks%'",
+        "select pid from pg_stat_activity where application_name = 'market-collector' and datname = $1 and state = 'active' and query like '%insert into tick_rows%'",
         [tdb.name],
       );
       return rows.length > 0;

@@ -31,13 +31,13 @@ async function open(name: string, overrides: Partial<StorageConfig> = {}) {
   return { storage, logs, config };
 }
 
-/** Holds an ACCESS EXCLUSIVE lock on ticks (every insert blocks: "Postgres slow") until release(). */
+/** Holds an ACCESS EXCLUSIVE lock on tick_rows and its partitions (every insert blocks: "Postgres slow") until release(). */
 async function lockTicks(): Promise<{ release(): Promise<void> }> {
   const c = new pg.Client({ connectionString: tdb.url, application_name: 'test-locker' });
   c.on('error', () => undefined);
   await c.connect();
   await c.query('begin');
-  await c.query('lock table ticks in access exclusive mode');
+  await c.query('lock table tick_rows in access exclusive mode');
   return { release: async () => { await c.query('commit'); await c.end(); } };
 }
 

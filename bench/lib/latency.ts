@@ -43,7 +43,7 @@ export async function commitLatency(url: string, fromMs: number, toMs: number): 
               percentile_disc(0.99) within group (order by lat) as p99,
               max(lat) as max
          from (select extract(epoch from (pg_xact_commit_timestamp(xmin) - trade_time)) * 1000 as lat
-                 from ticks where trade_time >= to_timestamp($1::double precision / 1000)
+                 from tick_rows where trade_time >= to_timestamp($1::double precision / 1000)
                               and trade_time <  to_timestamp($2::double precision / 1000)) s`,
       [fromMs, toMs],
     );

@@ -13,7 +13,7 @@
 import type { Clock } from '../clock.ts';
 import type { ArchiveConfig } from '../config.ts';
 import type { Logger } from '../logger.ts';
-import { dayEnd, dayOf, nextDay } from './day.ts';
+import { dayEnd, nextDay } from './day.ts';
 import { openDuck } from './duck.ts';
 import { exportDay } from './exporter.ts';
 import type { ExportOutcome } from './exporter.ts';
@@ -21,7 +21,7 @@ import { sha256File } from './files.ts';
 import { archiveFile, manifestFile } from './layout.ts';
 import { readManifest } from './manifest.ts';
 import type { Manifest } from './manifest.ts';
-import { dayStats, firstTradeTime, gapsTouching, hasTicksOn, listInstruments } from './tick-source.ts';
+import { dayStats, firstTickDay, gapsTouching, hasTicksOn, listInstruments } from './tick-source.ts';
 import type { DayStats, Instrument, TickSource } from './tick-source.ts';
 import { readContents } from './verify.ts';
 
@@ -160,9 +160,8 @@ export class Archiver {
     const { settleMs } = this.#o.config;
     let day = this.#watermark.get(key(inst));
     if (day === undefined) {
-      const first = await firstTradeTime(this.#o.source.db, inst);
-      if (!first) return false;
-      day = dayOf(first.getTime());
+      day = await firstTickDay(this.#o.source.db, inst);
+      if (day === undefined) return false;
     }
     let contiguous = true;
     for (; dayEnd(day) + settleMs <= now; day = nextDay(day)) {

@@ -6,7 +6,9 @@
 import { sql } from 'kysely';
 import type { Kysely, PostgresPoolClient } from 'kysely';
 import type { Database } from '../storage/schema.ts';
-import { dayEnd, dayStart } from './day.ts';
+import { legacyPresent } from '../storage/legacy.ts';
+import { listPartitions } from '../storage/partitions.ts';
+import { dayEnd, dayOf, dayStart } from './day.ts';
 import type { ManifestGap } from './manifest.ts';
 
 /** The storage layer as the archive uses it: its Kysely instance and its bounded pool (PG_POOL_MAX holds). */
@@ -35,23 +37,27 @@ export function sameStats(a: DayStats | undefined, b: DayStats | undefined): boo
   return a.rows === b.rows && a.firstTradeId === b.firstTradeId && a.lastTradeId === b.lastTradeId;
 }
 
-/** Every (exchange, symbol) in `ticks`, by a loose index scan (one index probe per instrument, not a table scan). */
+/** Every instrument the storage layer knows (its `instruments` table: one row per exchange and symbol). */
 export async function listInstruments(db: Kysely<Database>): Promise<Instrument[]> {
-  const r = await sql<Instrument>`
-    with recursive i as (
-      (select exchange, symbol from ticks order by exchange, symbol limit 1)
-      union all
-      select n.exchange, n.symbol from i cross join lateral (
-        select t.exchange, t.symbol from ticks t where (t.exchange, t.symbol) > (i.exchange, i.symbol)
-        order by t.exchange, t.symbol limit 1) n
-    ) select exchange, symbol from i`.execute(db);
+  const r = await sql<Instrument>`select exchange, symbol from instruments order by exchange, symbol`.execute(db);
   return r.rows;
 }
 
-export async function firstTradeTime(db: Kysely<Database>, inst: Instrument): Promise<Date | undefined> {
-  const r = await sql<{ t: Date | null }>`
-    select min(trade_time) as t from ticks where exchange = ${inst.exchange} and symbol = ${inst.symbol}`.execute(db);
-  return r.rows[0]?.t ?? undefined;
+/**
+ * The first day that may hold ticks of the instrument: the oldest daily partition, or the instrument's oldest row
+ * in the pre-partitioning table while that one is still being moved. Cheap: no scan of the ticks themselves.
+ */
+export async function firstTickDay(db: Kysely<Database>, inst: Instrument): Promise<string | undefined> {
+  const days: string[] = [];
+  const oldest = (await listPartitions(db))[0];
+  if (oldest) days.push(oldest.day);
+  if (await legacyPresent(db)) {
+    const r = await sql<{ t: Date | null }>`
+      select min(trade_time) as t from ticks_legacy where exchange = ${inst.exchange} and symbol = ${inst.symbol}`.execute(db);
+    const t = r.rows[0]?.t;
+    if (t) days.push(dayOf(t.getTime()));
+  }
+  return days.sort()[0];
 }
 
 export async function dayStats(db: Kysely<Database>, inst: Instrument, day: string): Promise<DayStats | undefined> {

@@ -44,7 +44,7 @@ interface Job {
 export class Backfiller {
   readonly #opts: BackfillerOptions;
   readonly #log: Logger;
-  readonly #tracker = new GapTracker();
+  readonly #tracker: GapTracker;
   readonly #queues = new Map<Exchange, Job[]>();
   readonly #queued = new Set<string>();
   /** Gaps that have no row in `gaps` yet (the database was down when they were found): retried from memory. */
@@ -65,6 +65,7 @@ export class Backfiller {
   constructor(opts: BackfillerOptions) {
     this.#opts = opts;
     this.#log = opts.logger.child({ component: 'backfill' });
+    this.#tracker = new GapTracker(opts.symbols);
   }
 
   /** Seeds the last id per symbol from the table and starts the workers and the retry loop. */
@@ -90,20 +91,30 @@ export class Backfiller {
     this.#retryTimer = setInterval(() => void this.#retryUnfilled(), this.#opts.config.retryIntervalMs);
   }
 
-  /** Wraps a sink so every live tick is observed on its way to storage. */
-  observing(sink: TickSink): TickSink {
+  /**
+   * Wraps a sink so every live tick is observed on its way to storage. A late tick (id at or below the last seen
+   * for its symbol) goes to `late` instead, which checks it against the stored row (Storage.late).
+   */
+  observing(sink: TickSink, late: TickSink = sink): TickSink {
     return {
-      write: (tick) => {
-        this.observe(tick);
-        return sink.write(tick);
+      write: (tick) => (this.observe(tick) === 'late' ? late.write(tick) : sink.write(tick)),
+      onDrain: (listener) => {
+        if (late === sink) return sink.onDrain(listener);
+        const offSink = sink.onDrain(listener);
+        const offLate = late.onDrain(listener);
+        return () => {
+          offSink();
+          offLate();
+        };
       },
-      onDrain: (listener) => sink.onDrain(listener),
     };
   }
 
-  observe(tick: Tick): void {
-    const gap = this.#tracker.observe(tick);
-    if (gap !== null) this.#admit(gap, 'trade id gap detected');
+  /** Observes a live tick (a gap it reveals is admitted); returns how the tracker classified it. */
+  observe(tick: Tick): 'next' | 'gap' | 'late' | 'untracked' {
+    const o = this.#tracker.observe(tick);
+    if (o.kind === 'gap') this.#admit(o.gap, 'trade id gap detected');
+    return o.kind;
   }
 
   /** A gap found (live or in the table at start): counted, logged, then recorded as unfillable or queued. */

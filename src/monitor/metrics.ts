@@ -104,6 +104,8 @@ function pipelineMetrics(registry: Registry, src: MetricsSources): void {
     ['pipeline_ticks_rejected_total', 'Ticks the pipeline refused', (s) => s.ticksRejected],
     ['pipeline_batches_total', 'Batches written', (s) => s.batches],
     ['pipeline_write_errors_total', 'Failed database writes', (s) => s.writeErrors],
+    ['ticks_conflicting_total', 'Live trades whose id was already stored with other values (the stored row is kept)', (s) => s.ticksConflicting ?? 0],
+    ['ticks_out_of_order_total', 'Live trades below the last id seen for their symbol, not stored before (stored)', (s) => s.ticksOutOfOrder ?? 0],
   ];
   for (const [name, help, read] of counters) {
     new CounterFeed(registry, name, help, [], (f) => {

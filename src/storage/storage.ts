@@ -3,21 +3,35 @@ import { resolve } from 'node:path';
 import { Kysely, PostgresDialect } from 'kysely';
 import type { PostgresPoolClient } from 'kysely';
 import pRetry from 'p-retry';
+import { systemClock } from '../clock.ts';
+import type { Clock } from '../clock.ts';
 import type { StorageConfig } from '../config.ts';
 import type { Logger } from '../logger.ts';
 import type { PipelineSnapshot, PoolSnapshot } from '../snapshots.ts';
 import type { Tick, TickSink } from '../tick.ts';
 import { classifyDbError, describeDbError } from './errors.ts';
+import { Instruments } from './instruments.ts';
+import { LateTicks } from './late-ticks.ts';
+import { LegacyMover } from './legacy.ts';
+import { PartitionMaintenance } from './maintenance.ts';
+import type { MaintenanceResult } from './maintenance.ts';
 import { migrateToLatest } from './migrate.ts';
+import { ensurePartitions } from './partitions.ts';
 import { ResettablePool } from './pool.ts';
 import type { Database } from './schema.ts';
 import { Journal } from './spill.ts';
+import type { CanDrop } from './retention.ts';
 import { TickWriter } from './tick-writer.ts';
 
 export const DEFAULT_CLOSE_DEADLINE_MS = 8_000;
 
 export interface Storage {
   readonly sink: TickSink;
+  /**
+   * Where a live tick goes whose id is at or below the last one seen for its symbol: compared with the stored row
+   * first (duplicate, conflict, or genuinely new and out of order). See late-ticks.ts.
+   */
+  readonly late: TickSink;
   /** For other modules' plain functions (gap store); routed through the current pool across resets. */
   readonly db: Kysely<Database>;
   /** Resolves when everything accepted so far is in the table (or in the journal while the database is down). */
@@ -30,6 +44,8 @@ export interface Storage {
   connect(): Promise<PostgresPoolClient>;
   /** Called after each batch commits, with the ticks of that batch. Returns an unsubscribe function. */
   onStored(listener: (ticks: readonly Tick[]) => void): () => void;
+  /** Partition maintenance now: partitions ahead of time by the clock, then retention. */
+  maintain(): Promise<MaintenanceResult>;
   /** Stop accepting, flush (retrying until the deadline, journaling the rest), end the pools. Never rejects. */
   close(opts?: { deadlineMs?: number }): Promise<void>;
 }
@@ -38,6 +54,12 @@ export interface OpenStorageOptions {
   readonly config: StorageConfig;
   readonly url: string;
   readonly logger: Logger;
+  /** Time source for partition maintenance and retention (tests cross a UTC day boundary with their own). */
+  readonly clock?: Clock;
+  /** Retention asks it before dropping a day (the archive: only once the day's export is verified). */
+  readonly canDrop?: CanDrop;
+  /** How often partitions are checked and retention runs (default hourly). */
+  readonly maintenanceIntervalMs?: number;
 }
 
 /** Opens the pool, applies migrations (retrying connection errors briefly), opens the journal, starts the writer. */
@@ -56,6 +78,15 @@ export async function openStorage(opts: OpenStorageOptions): Promise<Storage> {
     logger: log.child({ part: 'pool' }),
   });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const maintenance = new PartitionMaintenance({
+    db,
+    clock: opts.clock ?? systemClock,
+    logger: log.child({ part: 'partitions' }),
+    retentionDays: config.retentionDays,
+    canDrop: opts.canDrop,
+    intervalMs: opts.maintenanceIntervalMs,
+  });
+  let instruments: Instruments;
   try {
     const { applied } = await pRetry(() => migrateToLatest(db), {
       retries: 4,
@@ -65,6 +96,8 @@ export async function openStorage(opts: OpenStorageOptions): Promise<Storage> {
       onFailedAttempt: ({ error, attemptNumber }) => log.warn({ reason: describeDbError(error), attempt: attemptNumber }, 'migration attempt failed'),
     });
     if (applied.length > 0) log.info({ applied }, 'migrations applied');
+    await maintenance.run();
+    instruments = await Instruments.load(db);
   } catch (err) {
     await pool.end().catch(() => undefined);
     throw err;
@@ -74,10 +107,16 @@ export async function openStorage(opts: OpenStorageOptions): Promise<Storage> {
     db,
     journal,
     logger: log.child({ part: 'writer' }),
+    instruments,
+    ensurePartitions: (days) => ensurePartitions(db, days),
     batchMaxRows: config.batchMaxRows,
     batchMaxAgeMs: config.batchMaxAgeMs,
     maxBufferedTicks: config.maxBufferedTicks,
   });
+  const late = new LateTicks({ db, sink: writer, flush: () => writer.flush(), logger: log.child({ part: 'late' }) });
+  const legacy = new LegacyMover(db, log.child({ part: 'legacy' }));
+  legacy.start();
+  maintenance.start();
 
   let resetTimer: NodeJS.Timeout | undefined;
   if (config.poolResetIntervalMs > 0) {
@@ -93,7 +132,14 @@ export async function openStorage(opts: OpenStorageOptions): Promise<Storage> {
     clearInterval(resetTimer);
     // Keep a reserve of the deadline for journaling what is left and ending the pools.
     const reserve = Math.min(2_000, Math.floor(deadlineMs / 4));
-    await writer.close(deadlineMs - reserve);
+    // Background jobs stop between steps; late ticks still pending go to the writer, all within a quarter.
+    let jobsTimer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all([maintenance.stop(), legacy.stop(), late.close(reserve)]),
+      new Promise((r) => (jobsTimer = setTimeout(r, reserve))),
+    ]);
+    clearTimeout(jobsTimer);
+    await writer.close(Math.max(0, deadlineMs - reserve - (Date.now() - started)));
     const left = Math.max(0, deadlineMs - (Date.now() - started));
     let timer: NodeJS.Timeout | undefined;
     const timedOut = await Promise.race([
@@ -102,14 +148,33 @@ export async function openStorage(opts: OpenStorageOptions): Promise<Storage> {
     ]);
     clearTimeout(timer);
     if (timedOut) log.warn({ checkedOut: pool.checkedOut }, 'pool did not end before the close deadline (a statement is still running)');
-    log.info({ pipeline: writer.snapshot() }, 'storage closed');
+    log.info({ pipeline: pipeline() }, 'storage closed');
+  };
+
+  /** The writer's figures, with the late ticks the writer never saw (duplicates and conflicts kept out of it). */
+  const pipeline = (): PipelineSnapshot => {
+    const w = writer.snapshot();
+    const l = late.snapshot();
+    return {
+      ...w,
+      ticksReceived: w.ticksReceived + l.pending + l.duplicate + l.conflicting,
+      ticksDuplicate: w.ticksDuplicate + l.duplicate,
+      bufferDepth: w.bufferDepth + l.pending,
+      ticksConflicting: l.conflicting,
+      ticksOutOfOrder: l.outOfOrder,
+    };
   };
 
   return {
     sink: writer,
+    late,
     db,
-    flush: () => writer.flush(),
-    pipeline: () => writer.snapshot(),
+    flush: async () => {
+      await late.drain();
+      await writer.flush();
+    },
+    pipeline,
+    maintain: () => maintenance.run(),
     pool: () => pool.snapshot(),
     resetPool: () => pool.reset(),
     connect: () => pool.connect(),

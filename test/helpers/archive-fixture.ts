@@ -62,3 +62,15 @@ export async function tableRows(url: string, exchange: string, symbol: string, d
   );
   return r.rows as TickRow[];
 }
+
+/**
+ * Deletes ticks the way a test simulates losing them (retention, a row never stored): from the storage layer's
+ * rows (`ticks` is a view over them). `where` may use exchange, symbol, trade_id and trade_time.
+ */
+export async function deleteTicks(url: string, where: string, values: unknown[] = []): Promise<void> {
+  await sqlExec(
+    url,
+    `delete from tick_rows t using instruments i where i.instrument_id = t.instrument_id and (${where.replace(/\b(exchange|symbol)\b/g, 'i.$1').replace(/\b(trade_id|trade_time)\b/g, 't.$1')})`,
+    values,
+  );
+}
