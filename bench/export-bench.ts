@@ -52,26 +52,29 @@ const FILL_STEP = 1_000_000;
 
 const say = (msg: string) => process.stderr.write(`[bench:export ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 
-/** One UTC day of `n` ticks, evenly spread, Binance-shaped values (8 decimals, prices walking around 150). */
+/**
+ * One UTC day of `n` ticks, evenly spread, Binance-shaped values (8 decimals, prices walking around 150), written
+ * straight into the storage layer's rows (`ticks` is a view over them; its insert trigger goes row by row).
+ */
 async function fillDay(url: string, day: string, n: number): Promise<number> {
   const t0 = Date.now();
+  await sql(url, `insert into instruments (exchange, symbol) values ($1, $2) on conflict do nothing`, [ARCHIVED.exchange, ARCHIVED.symbol]);
+  await sql(url, `select tick_rows_ensure_partition($1::date)`, [day]);
   for (let from = 0; from < n; from += FILL_STEP) {
     const to = Math.min(n, from + FILL_STEP) - 1;
     await sql(
       url,
-      `insert into ticks (exchange, symbol, trade_id, price, qty, side, trade_time, received_at, source)
-       select $1, $2, 3000000000 + g,
+      `insert into tick_rows (trade_time, trade_id, received_at, received_delay_ms, instrument_id, flags, price, qty)
+       select $3::timestamptz + (g * (86400000.0 / $4)) * interval '1 millisecond', 3000000000 + g, null, (5 + g % 40)::smallint,
+              (select instrument_id from instruments where exchange = $1 and symbol = $2),
+              case when (g * 31 % 7) < 4 then 0 else 1 end,
               round((150 + 4 * sin(g / 40000.0) + (g * 7919 % 1000) / 1000.0)::numeric, 2)::numeric(18, 8),
-              ((1 + (g * 104729 % 99991)) / 10000.0)::numeric(18, 8),
-              case when (g * 31 % 7) < 4 then 'buy' else 'sell' end,
-              $3::timestamptz + (g * (86400000.0 / $4)) * interval '1 millisecond',
-              $3::timestamptz + (g * (86400000.0 / $4) + 5 + g % 40) * interval '1 millisecond',
-              'live'
+              ((1 + (g * 104729 % 99991)) / 10000.0)::numeric(18, 8)
          from generate_series($5::bigint, $6::bigint) g`,
       [ARCHIVED.exchange, ARCHIVED.symbol, `${day}T00:00:00Z`, n, from, to],
     );
   }
-  await sql(url, 'vacuum analyze ticks');
+  await sql(url, 'vacuum analyze tick_rows');
   return Date.now() - t0;
 }
 
@@ -217,7 +220,7 @@ function render(f: Figures): string {
   const p99 = f.during.latency.p99Ms;
   const L: string[] = [];
   L.push(SECTION, '');
-  L.push(`Measured by \`npm run bench:export${f.quick ? ' -- --quick' : ''}\` (also run by \`npm run bench\`) on ${new Date().toISOString().slice(0, 10)}: one day of ${fmtInt(f.ticks)} ticks of one symbol (${ARCHIVED.exchange} ${ARCHIVED.symbol}, ${f.day}), PostgreSQL ${f.pgVersion} (${f.dbKind}), written into the table in ${round(f.fillMs / 1000, 0)} s by \`insert ... select from generate_series\`.`, '');
+  L.push(`Measured by \`npm run bench:export${f.quick ? ' -- --quick' : ''}\` (also run by \`npm run bench\`) on ${new Date().toISOString().slice(0, 10)}: one day of ${fmtInt(f.ticks)} ticks of one symbol (${ARCHIVED.exchange} ${ARCHIVED.symbol}, ${f.day}), PostgreSQL ${f.pgVersion} (${f.dbKind}), written into its partition in ${round(f.fillMs / 1000, 0)} s by \`insert ... select from generate_series\`.`, '');
   L.push('| measure | figure |', '|---|---|');
   L.push(`| export throughput, nothing else running (\`exportDay\`, one pool connection) | ${fmtInt(f.ticks / (f.idleMs / 1000))} ticks/s (${round(f.idleMs / 1000, 1)} s for the day) |`);
   L.push(`| export throughput inside the collector while it stores ${fmtInt(f.rate)} ticks/s | ${fmtInt(f.ticks / (f.exportMs / 1000))} ticks/s (${round(f.exportMs / 1000, 1)} s) |`);

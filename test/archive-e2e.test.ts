@@ -104,7 +104,7 @@ describe('storage for months, end to end', () => {
         assert.equal((await readManifest(manifestFile(paths[n]!)))!.rows, table.length);
       }
     } finally {
-      duck.close();
+      await duck.close();
     }
   });
 

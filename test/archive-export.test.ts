@@ -73,18 +73,18 @@ describe('archive export', () => {
     const duck = await openDuck();
     try {
       assert.deepEqual(await readTicks(duck, [path], { limit: 1000 }), await tableRows(tdb.url, 'binance', 'BTCUSDT', DAY_A));
-      const types = (await duck.conn.runAndReadAll(`select column_name, column_type from (describe select * from ${readFileSql(path, 'parquet')})`)).getRowObjectsJson();
-      assert.deepEqual(Object.fromEntries(types.map((t) => [t.column_name, t.column_type])), {
+      const types = await duck.rows(`select column_name, column_type from (describe select * from ${readFileSql(path, 'parquet')})`);
+      assert.deepEqual(Object.fromEntries(types), {
         exchange: 'VARCHAR', symbol: 'VARCHAR', trade_id: 'BIGINT', price: 'DECIMAL(38,18)', qty: 'DECIMAL(38,18)', side: 'VARCHAR',
         trade_time: 'TIMESTAMP WITH TIME ZONE', received_at: 'TIMESTAMP WITH TIME ZONE', source: 'VARCHAR', price_decimals: 'UTINYINT', qty_decimals: 'UTINYINT',
       });
-      const zstd = (await duck.conn.runAndReadAll(`select distinct compression from parquet_metadata('${path}')`)).getRows().map((x) => x[0]);
+      const zstd = (await duck.rows(`select distinct compression from parquet_metadata('${path}')`)).map((x) => x[0]);
       assert.deepEqual(zstd, ['ZSTD']);
       // exact decimal values, not just text: 0.00219650 is that number in the file
-      const n = (await duck.conn.runAndReadAll(`select count(*)::INT from read_parquet('${path}') where price = 0.00219650`)).getRows()[0]![0];
+      const n = (await duck.rows(`select count(*)::INT from read_parquet('${path}') where price = 0.00219650`))[0]![0];
       assert.equal(n, 13);
     } finally {
-      duck.close();
+      await duck.close();
     }
   });
 
@@ -110,7 +110,7 @@ describe('archive export', () => {
       assert.equal(pepe[0]!.price, '0.000000000000000000001');
       assert.equal(pepe[0]!.qty, '123456789012345678901.5');
     } finally {
-      duck.close();
+      await duck.close();
     }
   });
 
@@ -124,17 +124,16 @@ describe('archive export', () => {
     assert.equal(m.firstTradeTime, `${DAY_A}T12:00:00.123456Z`);
     const duck = await openDuck();
     try {
-      const rows = (await duck.conn.runAndReadAll(`select * from read_csv('${path}', header = true, all_varchar = true)`)).getRowObjectsJson();
-      assert.deepEqual(rows[0], {
-        exchange: 'binance', symbol: 'PEPEUSDT', trade_id: '9007199254740993', price: '0.000000000000000000001', qty: '123456789012345678901.5',
-        side: 'buy', trade_time: `${DAY_A}T12:00:00.123456Z`, received_at: `${DAY_A}T12:00:00.200000Z`, source: 'live',
-      });
+      const rows = await duck.rows(`select * from read_csv('${path}', header = true, all_varchar = true)`);
+      assert.deepEqual(rows[0], [
+        'binance', 'PEPEUSDT', '9007199254740993', '0.000000000000000000001', '123456789012345678901.5', 'buy', `${DAY_A}T12:00:00.123456Z`, `${DAY_A}T12:00:00.200000Z`, 'live',
+      ]);
       assert.deepEqual(await readContents(duck, path, 'csv'), {
         rows: 2, firstTradeId: '9007199254740993', lastTradeId: '9007199254740994',
         minTradeTimeUs: BigInt(Date.parse(`${DAY_A}T12:00:00.123Z`)) * 1000n + 456n, maxTradeTimeUs: BigInt(Date.parse(`${DAY_A}T12:00:01Z`)) * 1000n,
       });
     } finally {
-      duck.close();
+      await duck.close();
     }
   });
 
@@ -201,7 +200,7 @@ describe('archive export', () => {
       const expected = [archived[0]!, late[0]!, archived[1]!];
       assert.deepEqual(await readTicks(duck, [r.path], { limit: 10 }), expected);
     } finally {
-      duck.close();
+      await duck.close();
     }
     // put the fixture back for the other tests
     await deleteTicks(tdb.url, `symbol = 'PEPEUSDT' and trade_id = 9007199254740992`);

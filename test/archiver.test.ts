@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { listArchived } from '../src/archive/archive-index.ts';
 import { Archiver } from '../src/archive/archiver.ts';
 import { dayEnd } from '../src/archive/day.ts';
+import { openDuck } from '../src/archive/duck.ts';
 import { sha256File } from '../src/archive/files.ts';
 import { archiveFile, manifestFile } from '../src/archive/layout.ts';
 import { readManifest } from '../src/archive/manifest.ts';
@@ -48,7 +49,7 @@ describe('automatic archiver', () => {
   let archiver: Archiver;
 
   test('a day is archived once it has ended (plus the settle time) and no unfilled gap touches it', async () => {
-    archiver = new Archiver({ source: storage, config: config(dir()), clock, logger: silentLogger, chunkRows: 16 });
+    archiver = new Archiver({ source: storage, config: config(dir()), clock, logger: silentLogger, chunkRows: 16, duck: openDuck });
     now = dayEnd(DAY_A) + 5 * MIN; // ended, not settled
     assert.equal(await archiver.runOnce(), 0);
     now = dayEnd(DAY_A) + 11 * MIN;
@@ -101,7 +102,7 @@ describe('automatic archiver', () => {
     const asideBefore = await aside(); // the corrupt file of the canDrop test is already kept aside
     await writeFile(manifestFile(path), '{"version": 1, "rows": "many"}');
     // a restarted collector (no watermark yet) walks its days again and finds it
-    const restarted = new Archiver({ source: storage, config: config(dir()), clock, logger: silentLogger });
+    const restarted = new Archiver({ source: storage, config: config(dir()), clock, logger: silentLogger, duck: openDuck });
     assert.equal(await restarted.runOnce(), 1);
     await restarted.stop();
     assert.equal((await readManifest(manifestFile(path)))!.rows, 20);
@@ -111,7 +112,7 @@ describe('automatic archiver', () => {
   test('canDrop is false when the archive cannot be written', async () => {
     const blocked = join(work, 'blocked');
     await writeFile(blocked, 'a file where the archive directory should be');
-    const a = new Archiver({ source: storage, config: config(blocked), clock, logger: silentLogger });
+    const a = new Archiver({ source: storage, config: config(blocked), clock, logger: silentLogger, duck: openDuck });
     assert.equal(await a.canDrop(DAY_A), false);
     await a.stop();
   });

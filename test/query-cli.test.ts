@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { silentLogger } from '../src/logger.ts';
 import { openStorage } from '../src/storage/storage.ts';
-import { createTestDatabase, makeTick, testStorageConfig } from './helpers/db.ts';
+import { countTicks, createTestDatabase, makeTick, testStorageConfig } from './helpers/db.ts';
 import type { TestDatabase } from './helpers/db.ts';
 import { runCli } from './helpers/run-cli.ts';
 import type { CliResult } from './helpers/run-cli.ts';
@@ -125,9 +125,8 @@ describe('query CLI over the archive (ARCHIVE_DIR)', () => {
       const r = await exportDay({ source: storage, root: archiveDir, inst: { exchange: 'binance', symbol: 'ETHUSDT' }, day: '2026-11-20', format: 'parquet', logger: silentLogger });
       assert.equal(r.kind, 'archived');
       // archived and still in the table: each trade once
-      const both = await Promise.all([2, 3].map((i) => runQuery(views[i]![1], { ARCHIVE_DIR: archiveDir })));
-      assert.equal(both[0]!.stdout, fromTable[2]!.stdout, 'range with the day in table and archive');
-      assert.equal(both[1]!.stdout, fromTable[3]!.stdout, 'counts with the day in table and archive');
+      const both = await runQuery(views[2]![1], { ARCHIVE_DIR: archiveDir });
+      assert.equal(both.stdout, fromTable[2]!.stdout, 'range with the day in table and archive: each trade once');
 
       // retention dropped the day (and the gap rows went with it): the archive answers for it
       await deleteTicks(tdb.url, `symbol = 'ETHUSDT' and trade_time < '2026-11-21T00:00:00Z'`);
@@ -138,8 +137,7 @@ describe('query CLI over the archive (ARCHIVE_DIR)', () => {
         assert.equal(x.stdout, fromTable[i]!.stdout, `${views[i]![0]} with the day only in the archive`);
       }
       assert.match(fromArchive[4]!.stdout, /binance,ETHUSDT,3,3,unfillable,2,"history, too old"/);
-      const tableOnly = await runQuery(eth);
-      assert.match(tableOnly.stdout, /\(5 rows\)/, 'without ARCHIVE_DIR only the table answers');
+      assert.equal(await countTicks(tdb.url, "symbol = 'ETHUSDT'"), 5, 'the table alone holds only day 21 now');
     } finally {
       await storage.close();
     }

@@ -57,7 +57,7 @@ export async function archiveRange(root: string, inst: Instrument, range: ReadRa
   try {
     return await readTicks(duck, files.map((f) => f.path), range);
   } finally {
-    duck.close();
+    await duck.close();
   }
 }
 

@@ -38,14 +38,14 @@ function tsLiteral(d: Date): string {
 export async function readTicks(duck: Duck, files: readonly string[], range: ReadRange): Promise<TickRow[]> {
   if (files.length === 0) return [];
   const where = [range.from && `trade_time >= ${tsLiteral(range.from)}`, range.to && `trade_time <= ${tsLiteral(range.to)}`].filter(Boolean);
-  const r = await duck.conn.runAndReadAll(
+  const rows = await duck.rows(
     `select exchange, symbol, trade_id::VARCHAR, price::VARCHAR, price_decimals, qty::VARCHAR, qty_decimals, side,
             epoch_us(trade_time), epoch_us(received_at), source
      from read_parquet([${files.map(duckString).join(', ')}], union_by_name = true)
      ${where.length > 0 ? `where ${where.join(' and ')}` : ''}
      order by trade_time, trade_id limit ${Math.trunc(range.limit)}`,
   );
-  return r.getRows().map((v) => ({
+  return rows.map((v) => ({
     exchange: v[0] as string,
     symbol: v[1] as string,
     trade_id: v[2] as string,

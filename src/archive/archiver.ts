@@ -8,13 +8,14 @@
  *
  * Bounded work: one pass every ARCHIVE_CHECK_INTERVAL_MS exports at most one symbol-day (a pass that exported one
  * is followed by the next a second later, to catch up); exports run one at a time, in chunks on the storage pool
- * (one connection at a time), DuckDB on one thread. Memory: one watermark per instrument, a bounded failure map.
+ * (one connection at a time), DuckDB on one thread in a child process (its memory is given back after each export). Memory: one watermark per instrument, a bounded failure map.
  */
 import type { Clock } from '../clock.ts';
 import type { ArchiveConfig } from '../config.ts';
 import type { Logger } from '../logger.ts';
 import { dayEnd, nextDay } from './day.ts';
-import { openDuck } from './duck.ts';
+import { openRemoteDuck } from './duck-remote.ts';
+import type { DuckFactory } from './duck.ts';
 import { exportDay } from './exporter.ts';
 import type { ExportOutcome } from './exporter.ts';
 import { sha256File } from './files.ts';
@@ -43,6 +44,8 @@ export interface ArchiverOptions {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly chunkRows?: number;
+  /** Where DuckDB runs; default a child process per export (openRemoteDuck). */
+  readonly duck?: DuckFactory;
 }
 
 export interface ArchiverSnapshot {
@@ -211,6 +214,7 @@ export class Archiver {
         clock: this.#o.clock,
         chunkRows: this.#o.chunkRows ?? ARCHIVER_CHUNK_ROWS,
         pauseRatio: ARCHIVER_PAUSE_RATIO,
+        duck: this.#o.duck ?? openRemoteDuck,
         signal: this.#abort.signal,
       });
       this.#failedUntil.delete(tag);
@@ -236,12 +240,12 @@ export class Archiver {
     if (!m || !tableMatches(m, stats)) return false;
     try {
       if ((await sha256File(path)) !== m.sha256) return false;
-      const duck = await openDuck();
+      const duck = await (this.#o.duck ?? openRemoteDuck)();
       try {
         const got = await readContents(duck, path, 'parquet');
         return got.rows === m.rows && got.firstTradeId === m.firstTradeId && got.lastTradeId === m.lastTradeId;
       } finally {
-        duck.close();
+        await duck.close();
       }
     } catch (err) {
       this.#log.warn({ err, path }, 'archived file cannot be verified');

@@ -1,6 +1,7 @@
 /**
- * DuckDB as the archive uses it (@duckdb/node-api, in-process, its queries run off the event loop): one thread, a
- * memory cap, UTC, and no extension downloads (Parquet and ICU are built in; nothing is fetched at run time).
+ * DuckDB as the archive uses it (@duckdb/node-api; its queries run off the event loop): one thread, a memory cap,
+ * UTC, and no extension downloads (Parquet and ICU are built in; nothing is fetched at run time). In this process
+ * (CLIs, tests) or in a child process (duck-remote.ts: the collector's archiver).
  */
 import { DuckDBInstance } from '@duckdb/node-api';
 import type { DuckDBConnection } from '@duckdb/node-api';
@@ -10,20 +11,30 @@ export const DUCKDB_MEMORY_LIMIT = '128MB';
 /** One worker thread: on a small machine the collector and PostgreSQL keep the other cores. */
 export const DUCKDB_THREADS = '1';
 
+/** A DuckDB session: statements in, rows out (values as @duckdb/node-api gives them, DuckDB value objects as text). */
 export interface Duck {
-  readonly conn: DuckDBConnection;
-  /** Closes the connection and the instance; idempotent. */
-  close(): void;
+  /** Runs a statement; resolves with the rows it changed. */
+  run(sql: string): Promise<number>;
+  rows(sql: string): Promise<unknown[][]>;
+  /** Closes the session (and its instance); idempotent. */
+  close(): Promise<void>;
 }
 
 export interface OpenDuckOptions {
-  /** Database file; ':memory:' (the default) for reading only. */
-  readonly path?: string;
-  /** Where DuckDB may spill; defaults to DuckDB's own choice. */
+  /** Where DuckDB may spill past its memory cap; defaults to DuckDB's own choice. */
   readonly tempDir?: string;
 }
 
-export async function openDuck(opts: OpenDuckOptions = {}): Promise<Duck> {
+/** Opens DuckDB: in this process, or (see duck-remote.ts) in a child. */
+export type DuckFactory = (opts?: OpenDuckOptions) => Promise<Duck>;
+
+/** Plain values for a row: DuckDB value objects (decimals, timestamps...) become their text. */
+export function plainRow(row: readonly unknown[]): unknown[] {
+  return row.map((v) => (v !== null && typeof v === 'object' ? String(v) : v));
+}
+
+/** An in-memory DuckDB in this process. */
+export const openDuck: DuckFactory = async (opts = {}) => {
   const options: Record<string, string> = {
     threads: DUCKDB_THREADS,
     memory_limit: DUCKDB_MEMORY_LIMIT,
@@ -31,7 +42,7 @@ export async function openDuck(opts: OpenDuckOptions = {}): Promise<Duck> {
     autoload_known_extensions: 'false',
   };
   if (opts.tempDir) options.temp_directory = opts.tempDir;
-  const instance = await DuckDBInstance.create(opts.path ?? ':memory:', options);
+  const instance = await DuckDBInstance.create(':memory:', options);
   let conn: DuckDBConnection;
   try {
     conn = await instance.connect();
@@ -42,15 +53,16 @@ export async function openDuck(opts: OpenDuckOptions = {}): Promise<Duck> {
   }
   let closed = false;
   return {
-    conn,
-    close() {
+    run: async (sql) => (await conn.run(sql)).rowsChanged,
+    rows: async (sql) => (await conn.runAndReadAll(sql)).getRows().map(plainRow),
+    async close() {
       if (closed) return;
       closed = true;
       conn.closeSync();
       instance.closeSync();
     },
   };
-}
+};
 
 /** A DuckDB string literal. */
 export function duckString(s: string): string {

@@ -26,7 +26,7 @@ import { dayEnd, dayStart } from './day.ts';
 import { decimalColumn, decimalsSql, profileSql } from './decimal-column.ts';
 import type { DecimalProfile } from './decimal-column.ts';
 import { ISO_US_FORMAT, duckString, openDuck } from './duck.ts';
-import type { Duck } from './duck.ts';
+import type { Duck, DuckFactory } from './duck.ts';
 import { fsyncDir, fsyncFile, removeDurably, removeOrphanTemps, sha256File, tempPathFor } from './files.ts';
 import { STAGING_DIR, archiveFile, manifestFile } from './layout.ts';
 import type { ArchiveFormat } from './layout.ts';
@@ -55,6 +55,8 @@ export interface ExportDayOptions {
    * to keep PostgreSQL and the CPU mostly for live writes; the export CLI runs flat out.
    */
   readonly pauseRatio?: number;
+  /** Where DuckDB runs: in this process (the default) or in a child (duck-remote.ts, the collector's archiver). */
+  readonly duck?: DuckFactory;
 }
 
 export type ExportOutcome =
@@ -79,7 +81,7 @@ export async function exportDay(o: ExportDayOptions): Promise<ExportOutcome> {
   let duck: Duck | undefined;
   try {
     // In memory (capped; past the cap DuckDB spills to the staging dir): nothing to checkpoint when it closes.
-    duck = await openDuck({ tempDir: join(staging, 'spill') });
+    duck = await (o.duck ?? openDuck)({ tempDir: join(staging, 'spill') });
     await stageDay(o, duck, before, staging);
     const staged = await stageStats(duck);
     if (staged.rows !== before.rows) throw new ArchiveError(`${where(o)}: staged ${staged.rows} rows, the table holds ${before.rows}`);
@@ -87,10 +89,10 @@ export async function exportDay(o: ExportDayOptions): Promise<ExportOutcome> {
     const total = merged > 0 ? await stageStats(duck) : staged;
     const columns = await writeFile(o, duck, tmpFile, merged > 0);
     const writer = await duckVersion(duck);
-    duck.close();
-    duck = undefined;
     await fsyncFile(tmpFile);
-    await verifyAgainst(o, tmpFile, total);
+    await verifyAgainst(o, duck, tmpFile, total);
+    await duck.close();
+    duck = undefined;
     const after = await dayStats(o.source.db, o.inst, o.day);
     if (!sameStats(before, after)) {
       throw new ArchiveError(`${where(o)} changed while it was exported (late or backfilled ticks); it will be exported again`);
@@ -123,7 +125,7 @@ export async function exportDay(o: ExportDayOptions): Promise<ExportOutcome> {
     );
     return { kind: 'archived', path: finalPath, manifest };
   } finally {
-    duck?.close();
+    await duck?.close();
     await rm(tmpFile, { force: true });
     await rm(staging, { recursive: true, force: true });
   }
@@ -131,7 +133,7 @@ export async function exportDay(o: ExportDayOptions): Promise<ExportOutcome> {
 
 /** Copies the day out of PostgreSQL chunk by chunk into the DuckDB stage. */
 async function stageDay(o: ExportDayOptions, duck: Duck, stats: DayStats, staging: string): Promise<void> {
-  await duck.conn.run(STAGE_TABLE);
+  await duck.run(STAGE_TABLE);
   const limit = o.chunkRows ?? DEFAULT_CHUNK_ROWS;
   const toId = BigInt(stats.lastTradeId);
   let fromId = BigInt(stats.firstTradeId);
@@ -142,7 +144,7 @@ async function stageDay(o: ExportDayOptions, duck: Duck, stats: DayStats, stagin
     const { rows, lastId } = await copyChunkToFile(o.source, { inst: o.inst, day: o.day, fromId, toId, limit }, chunk);
     if (rows > 0) {
       if (lastId === undefined) throw new ArchiveError(`export chunk ${chunk}: cannot read its last trade id`);
-      await duck.conn.run(
+      await duck.run(
         `insert into stage select * from read_csv(${duckString(chunk)}, header = false, auto_detect = false, quote = '"', escape = '"', columns = ${CHUNK_CSV_COLUMNS})`,
       );
       fromId = lastId + 1n;
@@ -166,7 +168,7 @@ function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
 }
 
 async function profile(duck: Duck, col: string): Promise<DecimalProfile> {
-  const [plain, intDigits, scale] = (await duck.conn.runAndReadAll(`select ${profileSql(col)} from stage`)).getRows()[0]!;
+  const [plain, intDigits, scale] = (await duck.rows(`select ${profileSql(col)} from stage`))[0]!;
   return { plain: plain === true, maxIntegerDigits: Number(intDigits ?? 0), maxScale: Number(scale ?? 0) };
 }
 
@@ -178,7 +180,7 @@ async function writeFile(o: ExportDayOptions, duck: Duck, tmpFile: string, reord
   const symbol = duckString(o.inst.symbol);
   if (o.format === 'csv') {
     const ts = (c: string): string => `strftime(make_timestamp(${c}), '${ISO_US_FORMAT}')`;
-    await duck.conn.run(
+    await duck.run(
       `COPY (select ${exchange} as exchange, ${symbol} as symbol, trade_id, price, qty, side, ${ts('trade_time_us')} as trade_time,
          ${ts('received_at_us')} as received_at, source from stage${order}) TO ${duckString(tmpFile)} (FORMAT csv, HEADER, COMPRESSION zstd)`,
     );
@@ -186,7 +188,7 @@ async function writeFile(o: ExportDayOptions, duck: Duck, tmpFile: string, reord
   }
   const price = decimalColumn('price', await profile(duck, 'price'));
   const qty = decimalColumn('qty', await profile(duck, 'qty'));
-  await duck.conn.run(
+  await duck.run(
     `COPY (select ${exchange} as exchange, ${symbol} as symbol, trade_id, ${price.expr} as price, ${qty.expr} as qty, side,
        make_timestamp(trade_time_us)::TIMESTAMPTZ as trade_time, make_timestamp(received_at_us)::TIMESTAMPTZ as received_at, source,
        ${decimalsSql('price')} as price_decimals, ${decimalsSql('qty')} as qty_decimals from stage${order})
@@ -205,11 +207,11 @@ interface StagedStats {
 
 async function stageStats(duck: Duck): Promise<StagedStats> {
   const [rows, first, last, firstTime, lastTime] = (
-    await duck.conn.runAndReadAll(
+    await duck.rows(
       `select count(*)::BIGINT, min(trade_id)::VARCHAR, max(trade_id)::VARCHAR,
               strftime(make_timestamp(min(trade_time_us)), '${ISO_US_FORMAT}'), strftime(make_timestamp(max(trade_time_us)), '${ISO_US_FORMAT}') from stage`,
     )
-  ).getRows()[0]!;
+  )[0]!;
   return { rows: Number(rows as bigint), firstTradeId: String(first), lastTradeId: String(last), firstTradeTime: String(firstTime), lastTradeTime: String(lastTime) };
 }
 
@@ -232,35 +234,29 @@ async function mergePrevious(o: ExportDayOptions, duck: Duck, finalPath: string)
     );
     return 0;
   }
-  const r = await duck.conn.run(
+  return duck.run(
     `insert into stage select trade_id, ${archivedText('price')}, ${archivedText('qty')}, side, epoch_us(trade_time), epoch_us(received_at), source
      from ${readFileSql(finalPath, 'parquet')} where trade_id not in (select trade_id from stage)`,
   );
-  return r.rowsChanged;
 }
 
 function where(o: ExportDayOptions): string {
   return `${o.inst.exchange} ${o.inst.symbol} ${o.day}`;
 }
 
-/** The read-back: the file must hold exactly the day PostgreSQL holds (count and id range), all inside the day. */
-async function verifyAgainst(o: ExportDayOptions, file: string, stats: StagedStats): Promise<void> {
-  const duck = await openDuck();
-  try {
-    const got = await readContents(duck, file, o.format);
-    if (got.rows !== stats.rows || got.firstTradeId !== stats.firstTradeId || got.lastTradeId !== stats.lastTradeId) {
-      throw new ArchiveError(
-        `${where(o)}: the written file does not read back as what was staged (file: ${got.rows} rows, ids ${got.firstTradeId}..${got.lastTradeId}; ` +
-          `staged: ${stats.rows} rows, ids ${stats.firstTradeId}..${stats.lastTradeId})`,
-      );
-    }
-    const lo = BigInt(dayStart(o.day)) * 1000n;
-    const hi = BigInt(dayEnd(o.day)) * 1000n;
-    if (got.minTradeTimeUs === null || got.maxTradeTimeUs === null || got.minTradeTimeUs < lo || got.maxTradeTimeUs >= hi) {
-      throw new ArchiveError(`${where(o)}: the written file holds trade times outside the day`);
-    }
-  } finally {
-    duck.close();
+/** The read-back from disk (the synced file, not the stage): count and id range as staged, every time inside the day. */
+async function verifyAgainst(o: ExportDayOptions, duck: Duck, file: string, stats: StagedStats): Promise<void> {
+  const got = await readContents(duck, file, o.format);
+  if (got.rows !== stats.rows || got.firstTradeId !== stats.firstTradeId || got.lastTradeId !== stats.lastTradeId) {
+    throw new ArchiveError(
+      `${where(o)}: the written file does not read back as what was staged (file: ${got.rows} rows, ids ${got.firstTradeId}..${got.lastTradeId}; ` +
+        `staged: ${stats.rows} rows, ids ${stats.firstTradeId}..${stats.lastTradeId})`,
+    );
+  }
+  const lo = BigInt(dayStart(o.day)) * 1000n;
+  const hi = BigInt(dayEnd(o.day)) * 1000n;
+  if (got.minTradeTimeUs === null || got.maxTradeTimeUs === null || got.minTradeTimeUs < lo || got.maxTradeTimeUs >= hi) {
+    throw new ArchiveError(`${where(o)}: the written file holds trade times outside the day`);
   }
 }
 
@@ -273,5 +269,5 @@ async function publish(tmpFile: string, finalPath: string, manifest: Manifest): 
 }
 
 async function duckVersion(duck: Duck): Promise<string> {
-  return `duckdb ${String((await duck.conn.runAndReadAll('select version()')).getRows()[0]![0])}`;
+  return `duckdb ${String((await duck.rows('select version()'))[0]![0])}`;
 }

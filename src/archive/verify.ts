@@ -24,11 +24,11 @@ export function readFileSql(path: string, format: ArchiveFormat): string {
 }
 
 export async function readContents(duck: Duck, path: string, format: ArchiveFormat): Promise<FileContents> {
-  const r = await duck.conn.runAndReadAll(
+  const r = await duck.rows(
     `select count(*)::BIGINT, min(trade_id)::VARCHAR, max(trade_id)::VARCHAR, epoch_us(min(trade_time)), epoch_us(max(trade_time))
      from ${readFileSql(path, format)}`,
   );
-  const [rows, first, last, minUs, maxUs] = r.getRows()[0]!;
+  const [rows, first, last, minUs, maxUs] = r[0]!;
   return {
     rows: Number(rows as bigint),
     firstTradeId: (first as string | null) ?? null,
