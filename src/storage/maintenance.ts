@@ -1,7 +1,8 @@
 /**
  * Partition maintenance on a timer: the partitions of yesterday .. today + AHEAD_DAYS exist (by the injected
- * clock), then retention drops the expired ones. Runs at start, then every `intervalMs` (default hourly: tomorrow's
- * partition exists at least a day before it is needed). Runs never overlap; `stop()` waits for a running one.
+ * clock), then retention drops the expired ones. `start()` runs it at once in the background, then every
+ * `intervalMs` (default hourly: tomorrow's partition exists at least a day before it is needed). Runs never
+ * overlap; `stop()` waits for a running one.
  */
 import type { Kysely } from 'kysely';
 import type { Clock } from '../clock.ts';
@@ -42,10 +43,12 @@ export class PartitionMaintenance {
 
   start(): void {
     if (this.#timer || this.#stopped) return;
-    this.#timer = setInterval(() => {
+    const tick = () => {
       this.run().catch((err: unknown) => this.#o.logger.warn({ err }, 'partition maintenance failed; will try again'));
-    }, this.#o.intervalMs ?? MAINTENANCE_INTERVAL_MS);
+    };
+    this.#timer = setInterval(tick, this.#o.intervalMs ?? MAINTENANCE_INTERVAL_MS);
     this.#timer.unref();
+    tick();
   }
 
   /** One run now (or the one already running). */

@@ -16,7 +16,7 @@ import { LegacyMover } from './legacy.ts';
 import { PartitionMaintenance } from './maintenance.ts';
 import type { MaintenanceResult } from './maintenance.ts';
 import { migrateToLatest } from './migrate.ts';
-import { ensurePartitions } from './partitions.ts';
+import { aheadDays, ensurePartitions } from './partitions.ts';
 import { ResettablePool } from './pool.ts';
 import type { Database } from './schema.ts';
 import { Journal } from './spill.ts';
@@ -78,9 +78,10 @@ export async function openStorage(opts: OpenStorageOptions): Promise<Storage> {
     logger: log.child({ part: 'pool' }),
   });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const clock = opts.clock ?? systemClock;
   const maintenance = new PartitionMaintenance({
     db,
-    clock: opts.clock ?? systemClock,
+    clock,
     logger: log.child({ part: 'partitions' }),
     retentionDays: config.retentionDays,
     canDrop: opts.canDrop,
@@ -96,7 +97,9 @@ export async function openStorage(opts: OpenStorageOptions): Promise<Storage> {
       onFailedAttempt: ({ error, attemptNumber }) => log.warn({ reason: describeDbError(error), attempt: attemptNumber }, 'migration attempt failed'),
     });
     if (applied.length > 0) log.info({ applied }, 'migrations applied');
-    await maintenance.run();
+    // Retention runs later, in the background (a detach may wait for long reads); the partitions ahead, now.
+    await ensurePartitions(db, aheadDays(clock)).catch((err: unknown) =>
+      log.warn({ err }, 'could not create the partitions ahead at start; inserts create them on demand'));
     instruments = await Instruments.load(db);
   } catch (err) {
     await pool.end().catch(() => undefined);
