@@ -134,24 +134,28 @@ export async function exportDay(o: ExportDayOptions): Promise<ExportOutcome> {
 /** Copies the day out of PostgreSQL chunk by chunk into the DuckDB stage. */
 async function stageDay(o: ExportDayOptions, duck: Duck, stats: DayStats, staging: string): Promise<void> {
   await duck.run(STAGE_TABLE);
-  const limit = o.chunkRows ?? DEFAULT_CHUNK_ROWS;
-  const toId = BigInt(stats.lastTradeId);
+  const target = BigInt(o.chunkRows ?? DEFAULT_CHUNK_ROWS);
+  const lastId = BigInt(stats.lastTradeId);
+  // Ids are contiguous per symbol, so a span of `target` ids holds about `target` rows; where ids are sparse the
+  // span doubles, where a chunk came back over twice the target it halves (a chunk never holds more rows than ids).
+  let span = target;
   let fromId = BigInt(stats.firstTradeId);
-  for (let n = 0; fromId <= toId; n++) {
+  for (let n = 0; fromId <= lastId; n++) {
     if (o.signal?.aborted) throw new ArchiveError(`export of ${o.inst.exchange} ${o.inst.symbol} ${o.day} cancelled`);
     const chunkStarted = Date.now();
     const chunk = join(staging, `chunk-${n}.csv`);
-    const { rows, lastId } = await copyChunkToFile(o.source, { inst: o.inst, day: o.day, fromId, toId, limit }, chunk);
+    const toId = fromId + span - 1n < lastId ? fromId + span - 1n : lastId;
+    const { rows } = await copyChunkToFile(o.source, { inst: o.inst, day: o.day, fromId, toId }, chunk);
     if (rows > 0) {
-      if (lastId === undefined) throw new ArchiveError(`export chunk ${chunk}: cannot read its last trade id`);
       await duck.run(
         `insert into stage select * from read_csv(${duckString(chunk)}, header = false, auto_detect = false, quote = '"', escape = '"', columns = ${CHUNK_CSV_COLUMNS})`,
       );
-      fromId = lastId + 1n;
     }
     await rm(chunk, { force: true });
-    if (rows < limit) break;
-    if (o.pauseRatio) await pause((Date.now() - chunkStarted) * o.pauseRatio, o.signal);
+    fromId = toId + 1n;
+    if (BigInt(rows) * 2n < target && span < 1n << 40n) span *= 2n;
+    else if (BigInt(rows) > target * 2n && span > target) span /= 2n;
+    if (o.pauseRatio && fromId <= lastId) await pause((Date.now() - chunkStarted) * o.pauseRatio, o.signal);
   }
 }
 
