@@ -34,6 +34,7 @@ import { commitLatency, commitTimestampsEnabled, startPoller } from './lib/laten
 import type { LatencyResult } from './lib/latency.ts';
 import { cpuMicros, rssBytes, treeCpuMicros } from './lib/proc.ts';
 import { fmtInt, mb, round, slope } from './lib/stats.ts';
+import { runExportBench } from './export-bench.ts';
 import { storageBenchSection } from './storage-bench.ts';
 
 const BINANCE_SYMBOLS = ['BTCUSDT', 'ETHUSDT'];
@@ -610,8 +611,10 @@ async function main(): Promise<void> {
     const insert = await insertPattern(sim, db.url);
     say(`  ${fmtInt(insert.rowsPerSec)} rows/s`);
 
-    const md = render({ machine: await machine(db), fixed, steps, bare, copy, insert, collectorExit }) + '\n' +
+    let md = render({ machine: await machine(db), fixed, steps, bare, copy, insert, collectorExit }) + '\n' +
       (await storageBenchSection(quick ? { ticks: 200_000, fillRows: 600_000, insertTicks: 100_000, log: say } : { log: say }));
+    say('archive export (bench/export-bench.ts)');
+    md += `\n${await runExportBench({ quick, logger: log })}`;
     process.stdout.write(`\n${md}\n`);
     if (OUT) {
       writeFileSync(OUT, md);

@@ -18,6 +18,8 @@ import { createConnections, createInstrumentLookups, startupChecks } from './exc
 import { checkSymbolsAtStart } from './exchanges/instruments.ts';
 import { startMonitor } from './monitor/monitor.ts';
 import type { Monitor } from './monitor/monitor.ts';
+import { Archiver } from './archive/archiver.ts';
+import { systemClock } from './clock.ts';
 import { psqlCommand, startEmbeddedPostgres } from './storage/embedded.ts';
 import { openStorage } from './storage/storage.ts';
 import type { Storage } from './storage/storage.ts';
@@ -31,6 +33,8 @@ export interface Collector {
   readonly databaseUrl: string;
   /** Settles if the collector finds its configuration unworkable while running (every symbol refused): stop, exit 2. */
   readonly fatal: Promise<CollectorError>;
+  /** Automatic archiving; undefined when ARCHIVE_DIR is unset. Its canDrop(day) guards retention. */
+  readonly archiver: Archiver | undefined;
   /** Graceful stop; idempotent. Resolves when every socket, timer, pool client and child process is gone. */
   stop(): Promise<void>;
 }
@@ -40,13 +44,14 @@ const STORAGE_CLOSE_DEADLINE_MS = 6_000;
 
 /** What a caller or a test may inject. */
 export interface CollectorDeps {
-  /** Time source for partition maintenance and retention (default: the system clock). */
+  /** Time source for partition maintenance, retention and archiving (default: the system clock). */
   readonly clock?: Clock;
   /** Cancels a start that is still waiting (for the database): the promise rejects, nothing is left running. */
   readonly signal?: AbortSignal;
 }
 
 export async function startCollector(config: Config, logger: Logger, deps: CollectorDeps = {}): Promise<Collector> {
+  const clock = deps.clock ?? systemClock;
   const cleanups: Array<() => Promise<void>> = [];
   const unwind = async () => {
     for (const c of cleanups.reverse()) await c().catch((err: unknown) => logger.error({ err }, 'cleanup failed'));
@@ -78,7 +83,10 @@ export async function startCollector(config: Config, logger: Logger, deps: Colle
     }
 
     const databaseCleanups = cleanups.length;
-    const storage = await openStorage({ config: config.storage, url: databaseUrl, logger, clock: deps.clock, ...(deps.signal ? { signal: deps.signal } : {}) });
+    // With archiving on, retention drops a day only once its archive is verified (false until the archiver runs).
+    let archiver: Archiver | undefined;
+    const canDrop = config.archive.dir === undefined ? undefined : (day: string) => (archiver ? archiver.canDrop(day) : Promise.resolve(false));
+    const storage = await openStorage({ config: config.storage, url: databaseUrl, logger, clock, canDrop, ...(deps.signal ? { signal: deps.signal } : {}) });
     cleanups.push(() => storage.close({ deadlineMs: STORAGE_CLOSE_DEADLINE_MS }));
 
     const fillers: Partial<Record<Exchange, RangeFiller>> = {};
@@ -101,6 +109,13 @@ export async function startCollector(config: Config, logger: Logger, deps: Colle
     });
     await backfiller.start();
     cleanups.push(() => backfiller.stop());
+
+    if (config.archive.dir !== undefined) {
+      archiver = new Archiver({ source: storage, config: { ...config.archive, dir: config.archive.dir }, clock, logger });
+      archiver.start();
+      const started = archiver;
+      cleanups.push(() => started.stop());
+    }
 
     const unknownSymbols = await symbolCheck;
     if (unknownSymbols) throw unknownSymbols;
@@ -147,6 +162,7 @@ export async function startCollector(config: Config, logger: Logger, deps: Colle
       monitor,
       databaseUrl,
       fatal,
+      archiver,
       stop() {
         stopping ??= (async () => {
           logger.info('collector stopping');

@@ -70,6 +70,11 @@ export const DEFAULTS = {
   BACKFILL_RETRY_INTERVAL_MS: 60_000,
   BINANCE_REST_WEIGHT_PER_MINUTE: 3_000,
   OKX_REST_REQUESTS_PER_2S: 10,
+  // archive
+  ARCHIVE_DIR: undefined as string | undefined,
+  ARCHIVE_SETTLE_MS: 600_000,
+  ARCHIVE_GRACE_MS: 21_600_000,
+  ARCHIVE_CHECK_INTERVAL_MS: 60_000,
 } as const;
 
 export interface Config {
@@ -94,6 +99,7 @@ export interface Config {
   readonly storage: StorageConfig;
   readonly monitor: MonitorConfig;
   readonly backfill: BackfillConfig;
+  readonly archive: ArchiveConfig;
 }
 
 /** The shared lifecycle's knobs, identical for every exchange. */
@@ -155,6 +161,16 @@ export interface BackfillConfig {
   readonly retryIntervalMs: number;
   readonly binanceWeightPerMinute: number;
   readonly okxRequestsPer2s: number;
+}
+
+/** Automatic archiving (off when `dir` is undefined). See src/archive/archiver.ts. */
+export interface ArchiveConfig {
+  readonly dir: string | undefined;
+  /** A day counts as ended this long after its UTC midnight (late ticks, in-flight batches, a journal replay). */
+  readonly settleMs: number;
+  /** A day whose gaps are still not filled this long after it ended is archived anyway (its manifest lists them). */
+  readonly graceMs: number;
+  readonly checkIntervalMs: number;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -325,6 +341,16 @@ function loadBackfillConfig(env: Env): BackfillConfig {
   };
 }
 
+function loadArchiveConfig(env: Env): ArchiveConfig {
+  const dir = raw(env, 'ARCHIVE_DIR');
+  return {
+    dir: dir === undefined || dir === '' ? undefined : dir,
+    settleMs: readInt(env, 'ARCHIVE_SETTLE_MS', DEFAULTS.ARCHIVE_SETTLE_MS, 0, 86_400_000),
+    graceMs: readInt(env, 'ARCHIVE_GRACE_MS', DEFAULTS.ARCHIVE_GRACE_MS, 0, 30 * 86_400_000),
+    checkIntervalMs: readInt(env, 'ARCHIVE_CHECK_INTERVAL_MS', DEFAULTS.ARCHIVE_CHECK_INTERVAL_MS, 100, 3_600_000),
+  };
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const config: Config = {
     binanceSymbols: readSymbols(env, 'BINANCE_SYMBOLS', DEFAULTS.BINANCE_SYMBOLS, BINANCE_SYMBOL_RE, 'BTCUSDT,ETHUSDT'),
@@ -347,6 +373,7 @@ export function loadConfig(env: Env = process.env): Config {
     storage: loadStorageConfig(env),
     monitor: loadMonitorConfig(env),
     backfill: loadBackfillConfig(env),
+    archive: loadArchiveConfig(env),
   };
   return deepFreeze(config);
 }

@@ -12,7 +12,8 @@ export type ErrorCode =
   | 'E_REST_RATE_LIMITED'
   | 'E_CLI'
   /** The exchange refused every instrument of a connection: its URL, channel or symbols are wrong. */
-  | 'E_SUBSCRIPTION_REFUSED';
+  | 'E_SUBSCRIPTION_REFUSED'
+  | 'E_ARCHIVE';
 
 export class CollectorError extends Error {
   readonly code: ErrorCode;

@@ -5,13 +5,23 @@
  *   --counts                                          per exchange/symbol: count, first and last trade time
  *   --gaps                                            the gaps table (open, filled, unfillable)
  * Uses DATABASE_URL, or the embedded database (reused if running, started and stopped again if not).
+ * With ARCHIVE_DIR set, ranges, counts and gaps also cover the archived days (Parquet files and their manifests),
+ * each trade once wherever it lives (table, archive or both; the table's row wins).
  * Exit 0 ok, 1 database failure, 2 usage error (unknown flag, bad date, from > to...).
  */
+import { existsSync } from 'node:fs';
+import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
+import { archiveCounts, archiveGaps, archiveRange, mergeCounts, mergeGaps } from '../archive/archive-query.ts';
+import type { CountRow, GapReportRow } from '../archive/archive-query.ts';
+import { compareTicks } from '../archive/archive-reader.ts';
+import type { TickRow } from '../archive/archive-reader.ts';
 import { loadConfig } from '../config.ts';
 import { ConfigError } from '../errors.ts';
 import { createLogger, redactSecrets } from '../logger.ts';
 import { cliDatabase, UsageError } from '../storage/cli-support.ts';
+import type { Database } from '../storage/schema.ts';
+import { parseFlags } from './args.ts';
 
 type Format = 'table' | 'csv' | 'json';
 type Mode =
@@ -38,22 +48,7 @@ function parseDate(flag: string, v: string): Date {
 }
 
 export function parseArgs(argv: readonly string[]): { mode: Mode; format: Format } | 'help' {
-  const values = new Map<string, string>();
-  const bools = new Set<string>();
-  for (let i = 0; i < argv.length; i++) {
-    const raw = argv[i]!;
-    const eq = raw.indexOf('=');
-    const flag = raw.startsWith('--') && eq > 0 ? raw.slice(0, eq) : raw;
-    if (BOOL_FLAGS.has(flag)) {
-      bools.add(flag);
-      continue;
-    }
-    if (!VALUE_FLAGS.has(flag)) throw new UsageError(`unknown argument ${JSON.stringify(raw)}`);
-    const value = eq > 0 && raw.startsWith('--') ? raw.slice(eq + 1) : argv[++i];
-    if (value === undefined || value.startsWith('--')) throw new UsageError(`${flag}: missing value`);
-    if (values.has(flag)) throw new UsageError(`${flag} given twice`);
-    values.set(flag, value);
-  }
+  const { values, bools } = parseFlags(argv, VALUE_FLAGS, BOOL_FLAGS);
   if (bools.has('--help')) return 'help';
   const format = values.get('--format') ?? 'table';
   if (format !== 'table' && format !== 'csv' && format !== 'json') throw new UsageError(`--format: expected table, csv or json, got ${JSON.stringify(format)}`);
@@ -137,6 +132,35 @@ export function render(fields: readonly string[], rows: ReadonlyArray<Record<str
 
 const USAGE = `usage: npm run query -- [--latest N | --exchange X --symbol Y [--from ISO] [--to ISO] [--limit N] | --counts | --gaps] [--format table|csv|json]\n`;
 
+/** Table rows and archive rows of one symbol, in query order, each trade once (the table's row wins), at most `limit`. */
+export function mergeTicks(table: readonly TickRow[], archive: readonly TickRow[], limit: number): TickRow[] {
+  const all = [...table, ...archive].sort(compareTicks); // stable: a table row stays before its archived copy
+  const out: TickRow[] = [];
+  for (const r of all) {
+    const prev = out.at(-1);
+    if (prev && prev.trade_id === r.trade_id && prev.trade_time.getTime() === r.trade_time.getTime()) continue;
+    out.push(r);
+    if (out.length === limit) break;
+  }
+  return out;
+}
+
+/** Adds what the archive holds to the table's answer; `--latest` reads the table only (the newest ticks live there). */
+async function withArchive(mode: Mode, rows: Array<Record<string, unknown>>, db: Kysely<Database>, root: string): Promise<Array<Record<string, unknown>>> {
+  switch (mode.kind) {
+    case 'latest':
+      return rows;
+    case 'range': {
+      const archived = await archiveRange(root, mode, { from: mode.from, to: mode.to, limit: mode.limit });
+      return archived.length === 0 ? rows : mergeTicks(rows as unknown as TickRow[], archived, mode.limit) as unknown as Array<Record<string, unknown>>;
+    }
+    case 'counts':
+      return mergeCounts(rows as unknown as CountRow[], await archiveCounts(db, root)) as unknown as Array<Record<string, unknown>>;
+    case 'gaps':
+      return mergeGaps(rows as unknown as GapReportRow[], await archiveGaps(root)) as unknown as Array<Record<string, unknown>>;
+  }
+}
+
 async function main(argv: readonly string[]): Promise<number> {
   let parsed;
   let config;
@@ -154,23 +178,31 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
+  const archiveDir = config.archive.dir;
+  if (archiveDir !== undefined && !existsSync(archiveDir)) {
+    process.stderr.write(`query: ARCHIVE_DIR ${archiveDir} does not exist (yet): answering from the database only\n`);
+  }
   const logger = createLogger({ level: 'warn', destination: process.stderr as never });
   const target = await cliDatabase(config.storage, logger);
-  const client = new pg.Client({
+  // One connection for everything: the table's statements and the archive's look-ups (which days the table holds).
+  const pool = new pg.Pool({
     connectionString: target.url,
+    max: 1,
     application_name: 'market-collector-query',
     connectionTimeoutMillis: config.storage.connectTimeoutMs,
     statement_timeout: Math.max(config.storage.statementTimeoutMs, 60_000),
   });
-  client.on('error', () => undefined);
+  pool.on('error', () => undefined);
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   try {
-    await client.connect();
     const { text, values } = statement(parsed.mode);
-    const result = await client.query(text, values);
-    process.stdout.write(render(result.fields.map((f) => f.name), result.rows as Array<Record<string, unknown>>, parsed.format));
+    const result = await pool.query(text, values);
+    let rows = result.rows as Array<Record<string, unknown>>;
+    if (archiveDir !== undefined && existsSync(archiveDir)) rows = await withArchive(parsed.mode, rows, db, archiveDir);
+    process.stdout.write(render(result.fields.map((f) => f.name), rows, parsed.format));
     return 0;
   } finally {
-    await client.end().catch(() => undefined);
+    await db.destroy().catch(() => undefined);
     await target.release();
   }
 }

@@ -1,6 +1,7 @@
 /** The storage facade the composition root uses: pool + Kysely + writer + journal, opened and closed together. */
 import { resolve } from 'node:path';
 import { Kysely, PostgresDialect } from 'kysely';
+import type { PostgresPoolClient } from 'kysely';
 import pRetry from 'p-retry';
 import { systemClock } from '../clock.ts';
 import type { Clock } from '../clock.ts';
@@ -39,6 +40,8 @@ export interface Storage {
   pool(): PoolSnapshot;
   /** Force a pool reset now; resolves when the old pool has ended. */
   resetPool(): Promise<void>;
+  /** A client from the same bounded pool (PG_POOL_MAX holds), for streaming reads such as the archive's COPY; release it. */
+  connect(): Promise<PostgresPoolClient>;
   /** Called after each batch commits, with the ticks of that batch. Returns an unsubscribe function. */
   onStored(listener: (ticks: readonly Tick[]) => void): () => void;
   /** Partition maintenance now: partitions ahead of time by the clock, then retention. */
@@ -212,6 +215,7 @@ export async function openStorage(opts: OpenStorageOptions): Promise<Storage> {
     maintain: () => maintenance.run(),
     pool: () => pool.snapshot(),
     resetPool: () => pool.reset(),
+    connect: () => pool.connect(),
     onStored: (listener) => writer.onStored(listener),
     close: (o) => (closing ??= close(o?.deadlineMs ?? DEFAULT_CLOSE_DEADLINE_MS)),
     emergencyJournal: () => writer.emergencyJournal(),

@@ -1,0 +1,249 @@
+/** Export of symbol-days to Parquet/CSV with manifests, read back with DuckDB, against a real PostgreSQL. */
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { readTicks } from '../src/archive/archive-reader.ts';
+import { ArchiveError } from '../src/archive/archive-error.ts';
+import { listArchived } from '../src/archive/archive-index.ts';
+import { openDuck } from '../src/archive/duck.ts';
+import { exportDay } from '../src/archive/exporter.ts';
+import { sha256File } from '../src/archive/files.ts';
+import { archiveFile, manifestFile } from '../src/archive/layout.ts';
+import { readManifest } from '../src/archive/manifest.ts';
+import type { TickSource } from '../src/archive/tick-source.ts';
+import { readContents, readFileSql } from '../src/archive/verify.ts';
+import { silentLogger } from '../src/logger.ts';
+import { openStorage } from '../src/storage/storage.ts';
+import type { Storage } from '../src/storage/storage.ts';
+import { BINANCE_FIRST_ID, DAY_A, DAY_B, fixtureTicks, seed, deleteTicks, sqlExec, tableRows } from './helpers/archive-fixture.ts';
+import { createTestDatabase, makeTick, sampleConnections, testStorageConfig } from './helpers/db.ts';
+import type { TestDatabase } from './helpers/db.ts';
+
+let tdb: TestDatabase;
+let storage: Storage;
+let work: string;
+const binance = { exchange: 'binance', symbol: 'BTCUSDT' };
+const okx = { exchange: 'okx', symbol: 'BTC-USDT' };
+
+before(async () => {
+  tdb = await createTestDatabase('archexp');
+  work = await mkdtemp(join(tmpdir(), 'mc-archive-'));
+  storage = await openStorage({ config: testStorageConfig(join(work, 'spill'), { poolMax: 2 }), url: tdb.url, logger: silentLogger });
+  await seed(storage, fixtureTicks());
+  // Values the writer cannot produce but the table can hold: an id past 2^53, decimals past DECIMAL(38,18).
+  await sqlExec(tdb.url, `insert into ticks (exchange, symbol, trade_id, price, qty, side, trade_time, received_at, source) values
+    ('binance', 'PEPEUSDT', 9007199254740993, 0.000000000000000000001, 123456789012345678901.5, 'buy', '${DAY_A}T12:00:00.123456Z', '${DAY_A}T12:00:00.2Z', 'live'),
+    ('binance', 'PEPEUSDT', 9007199254740994, 0.00001234, 1, 'sell', '${DAY_A}T12:00:01Z', '${DAY_A}T12:00:01Z', 'live')`);
+  const lastA = BINANCE_FIRST_ID + 49;
+  await sqlExec(tdb.url, `insert into gaps (exchange, symbol, from_id, to_id, status, reason) values
+    ('binance', 'BTCUSDT', ${BINANCE_FIRST_ID + 10}, ${BINANCE_FIRST_ID + 10}, 'filled', null),
+    ('binance', 'BTCUSDT', ${lastA + 1}, ${lastA + 1}, 'open', 'edge of the day'),
+    ('binance', 'BTCUSDT', 1, 5, 'unfillable', 'far away'),
+    ('okx', 'BTC-USDT', 5005, 5006, 'open', null)`);
+});
+after(async () => {
+  await storage?.close();
+  await tdb?.drop();
+  await rm(work, { recursive: true, force: true });
+});
+
+function root(name: string): string {
+  return join(work, name);
+}
+
+describe('archive export', () => {
+  test('a Parquet day reads back equal to the table, with a manifest that matches the file', async () => {
+    const out = root('p1');
+    const r = await exportDay({ source: storage, root: out, inst: binance, day: DAY_A, format: 'parquet', logger: silentLogger, chunkRows: 7 });
+    assert.equal(r.kind, 'archived');
+    const path = archiveFile(out, 'binance', 'BTCUSDT', DAY_A, 'parquet');
+    assert.equal(path, join(out, 'binance', 'BTCUSDT', `${DAY_A}.parquet`));
+    const m = (await readManifest(manifestFile(path)))!;
+    assert.equal(m.rows, 50);
+    assert.equal(m.firstTradeId, String(BINANCE_FIRST_ID));
+    assert.equal(m.lastTradeId, String(BINANCE_FIRST_ID + 49));
+    assert.equal(m.lastTradeTime, `${DAY_A}T23:59:59.999000Z`);
+    assert.equal(m.sha256, await sha256File(path));
+    assert.deepEqual(m.columns, { price: 'DECIMAL(38,18)', qty: 'DECIMAL(38,18)' });
+    // the gap inside the day and the one touching its last id; not the far one
+    assert.deepEqual(m.gaps.map((g) => [g.from_id, g.status]), [[String(BINANCE_FIRST_ID + 10), 'filled'], [String(BINANCE_FIRST_ID + 50), 'open']]);
+
+    const duck = await openDuck();
+    try {
+      assert.deepEqual(await readTicks(duck, [path], { limit: 1000 }), await tableRows(tdb.url, 'binance', 'BTCUSDT', DAY_A));
+      const types = await duck.rows(`select column_name, column_type from (describe select * from ${readFileSql(path, 'parquet')})`);
+      assert.deepEqual(Object.fromEntries(types), {
+        exchange: 'VARCHAR', symbol: 'VARCHAR', trade_id: 'BIGINT', price: 'DECIMAL(38,18)', qty: 'DECIMAL(38,18)', side: 'VARCHAR',
+        trade_time: 'TIMESTAMP WITH TIME ZONE', received_at: 'TIMESTAMP WITH TIME ZONE', source: 'VARCHAR', price_decimals: 'UTINYINT', qty_decimals: 'UTINYINT',
+      });
+      const zstd = (await duck.rows(`select distinct compression from parquet_metadata('${path}')`)).map((x) => x[0]);
+      assert.deepEqual(zstd, ['ZSTD']);
+      // exact decimal values, not just text: 0.00219650 is that number in the file
+      const n = (await duck.rows(`select count(*)::INT from read_parquet('${path}') where price = 0.00219650`))[0]![0];
+      assert.equal(n, 13);
+    } finally {
+      await duck.close();
+    }
+  });
+
+  test('mixed decimal scales (OKX) and values past DECIMAL(38,18) keep their exact text', async () => {
+    const out = root('p2');
+    await exportDay({ source: storage, root: out, inst: okx, day: DAY_A, format: 'parquet', logger: silentLogger });
+    await exportDay({ source: storage, root: out, inst: { exchange: 'binance', symbol: 'PEPEUSDT' }, day: DAY_A, format: 'parquet', logger: silentLogger });
+    const files = await listArchived(out);
+    assert.deepEqual(files.map((f) => [f.manifest.symbol, f.manifest.columns.price, f.manifest.columns.qty]), [
+      ['PEPEUSDT', 'VARCHAR', 'VARCHAR'],
+      ['BTC-USDT', 'DECIMAL(38,18)', 'DECIMAL(38,18)'],
+    ]);
+    const duck = await openDuck();
+    try {
+      const okxRows = await readTicks(duck, [files.find((f) => f.manifest.symbol === 'BTC-USDT')!.path], { limit: 100 });
+      assert.deepEqual(okxRows, await tableRows(tdb.url, 'okx', 'BTC-USDT', DAY_A));
+      assert.deepEqual(okxRows.slice(0, 4).map((r) => [r.price, r.qty]), [['97000.5', '0.0013'], ['97001', '12.5'], ['96999.25', '3'], ['0.000123', '0.00000001']]);
+      // one read over files of different column types (union by name), as the query command does
+      const all = await readTicks(duck, files.map((f) => f.path), { limit: 100 });
+      const pepe = all.filter((r) => r.symbol === 'PEPEUSDT');
+      assert.deepEqual(pepe, await tableRows(tdb.url, 'binance', 'PEPEUSDT', DAY_A));
+      assert.equal(pepe[0]!.trade_id, '9007199254740993');
+      assert.equal(pepe[0]!.price, '0.000000000000000000001');
+      assert.equal(pepe[0]!.qty, '123456789012345678901.5');
+    } finally {
+      await duck.close();
+    }
+  });
+
+  test('CSV export: zstd CSV with exact text and microsecond UTC times, verified by DuckDB', async () => {
+    const out = root('c1');
+    const r = await exportDay({ source: storage, root: out, inst: { exchange: 'binance', symbol: 'PEPEUSDT' }, day: DAY_A, format: 'csv', logger: silentLogger });
+    assert.equal(r.kind, 'archived');
+    const path = join(out, 'binance', 'PEPEUSDT', `${DAY_A}.csv.zst`);
+    const m = (await readManifest(manifestFile(path)))!;
+    assert.equal(m.format, 'csv');
+    assert.equal(m.firstTradeTime, `${DAY_A}T12:00:00.123456Z`);
+    const duck = await openDuck();
+    try {
+      const rows = await duck.rows(`select * from read_csv('${path}', header = true, all_varchar = true)`);
+      assert.deepEqual(rows[0], [
+        'binance', 'PEPEUSDT', '9007199254740993', '0.000000000000000000001', '123456789012345678901.5', 'buy', `${DAY_A}T12:00:00.123456Z`, `${DAY_A}T12:00:00.200000Z`, 'live',
+      ]);
+      assert.deepEqual(await readContents(duck, path, 'csv'), {
+        rows: 2, firstTradeId: '9007199254740993', lastTradeId: '9007199254740994',
+        minTradeTimeUs: BigInt(Date.parse(`${DAY_A}T12:00:00.123Z`)) * 1000n + 456n, maxTradeTimeUs: BigInt(Date.parse(`${DAY_A}T12:00:01Z`)) * 1000n,
+      });
+    } finally {
+      await duck.close();
+    }
+  });
+
+  test('a malformed manifest is refused by name, not read as another day', async () => {
+    const out = root('m1');
+    await exportDay({ source: storage, root: out, inst: okx, day: DAY_A, format: 'parquet', logger: silentLogger });
+    const mPath = manifestFile(archiveFile(out, 'okx', 'BTC-USDT', DAY_A, 'parquet'));
+    const m = JSON.parse(await readFile(mPath, 'utf8')) as Record<string, unknown>;
+    await writeFile(mPath, JSON.stringify({ ...m, lastTradeId: 12.5 }));
+    await assert.rejects(listArchived(out), (err: unknown) => err instanceof ArchiveError && err.message.includes(mPath) && /lastTradeId/.test(err.message));
+    await writeFile(mPath, JSON.stringify({ ...m, symbol: 'ETH-USDT' }));
+    await assert.rejects(listArchived(out), /describes okx\/ETH-USDT\/.*it is not in its place/);
+  });
+
+  test('a day without ticks writes nothing', async () => {
+    const out = root('e1');
+    assert.deepEqual(await exportDay({ source: storage, root: out, inst: okx, day: DAY_B, format: 'parquet', logger: silentLogger }), { kind: 'empty' });
+    assert.deepEqual(await listArchived(out), []);
+  });
+
+  test('a tick arriving during the export fails it and leaves the previous archive intact, with no temp files', async () => {
+    const out = root('r1');
+    await exportDay({ source: storage, root: out, inst: binance, day: DAY_B, format: 'parquet', logger: silentLogger });
+    const path = archiveFile(out, 'binance', 'BTCUSDT', DAY_B, 'parquet');
+    const before = await readFile(manifestFile(path), 'utf8');
+    let calls = 0;
+    const lateTick: TickSource = {
+      db: storage.db,
+      connect: async () => {
+        if (++calls === 2) await seed(storage, [makeTick(BINANCE_FIRST_ID + 60, { tradeTime: Date.parse(`${DAY_B}T00:00:30Z`), price: '1.5', source: 'backfill' })]);
+        return storage.connect();
+      },
+    };
+    await deleteTicks(tdb.url, `exchange = 'binance' and symbol = 'BTCUSDT' and trade_id = $1`, [BINANCE_FIRST_ID + 60]);
+    await assert.rejects(
+      exportDay({ source: lateTick, root: out, inst: binance, day: DAY_B, format: 'parquet', logger: silentLogger, chunkRows: 10 }),
+      (err: unknown) => err instanceof ArchiveError && /changed while it was exported|does not read back|staged \d+ rows, the table holds/.test(err.message),
+    );
+    assert.equal(await readFile(manifestFile(path), 'utf8'), before, 'the old manifest still describes the old file');
+    assert.equal(JSON.parse(before).sha256, await sha256File(path));
+    assert.deepEqual((await readdir(join(out, 'binance', 'BTCUSDT'))).sort(), [`${DAY_B}.parquet`, `${DAY_B}.parquet.manifest.json`]);
+    assert.deepEqual(await readdir(join(out, '.staging')), []);
+    // the next export picks the late tick up
+    await exportDay({ source: storage, root: out, inst: binance, day: DAY_B, format: 'parquet', logger: silentLogger });
+    assert.equal((await readManifest(manifestFile(path)))!.rows, 30);
+  });
+
+  test('re-exporting a dropped day that got a late tick keeps the archived rows (union, never less)', async () => {
+    const out = root('u1');
+    const inst = { exchange: 'binance', symbol: 'PEPEUSDT' };
+    await exportDay({ source: storage, root: out, inst, day: DAY_A, format: 'parquet', logger: silentLogger });
+    const archived = await tableRows(tdb.url, 'binance', 'PEPEUSDT', DAY_A);
+    // retention dropped the day; then a backfill brought one trade of it back
+    await deleteTicks(tdb.url, `symbol = 'PEPEUSDT'`);
+    await sqlExec(tdb.url, `insert into ticks (exchange, symbol, trade_id, price, qty, side, trade_time, received_at, source)
+      values ('binance', 'PEPEUSDT', 9007199254740992, 0.00001230, 7, 'buy', '${DAY_A}T12:00:00.5Z', now(), 'backfill')`);
+    const late = await tableRows(tdb.url, 'binance', 'PEPEUSDT', DAY_A);
+    const r = await exportDay({ source: storage, root: out, inst, day: DAY_A, format: 'parquet', logger: silentLogger });
+    assert.ok(r.kind === 'archived');
+    assert.deepEqual([r.manifest.rows, r.manifest.firstTradeId, r.manifest.lastTradeId], [3, '9007199254740992', '9007199254740994']);
+    assert.deepEqual(r.manifest.table, { rows: 1, firstTradeId: '9007199254740992', lastTradeId: '9007199254740992' });
+    const duck = await openDuck();
+    try {
+      const expected = [archived[0]!, late[0]!, archived[1]!];
+      assert.deepEqual(await readTicks(duck, [r.path], { limit: 10 }), expected);
+    } finally {
+      await duck.close();
+    }
+    // put the fixture back for the other tests
+    await deleteTicks(tdb.url, `symbol = 'PEPEUSDT' and trade_id = 9007199254740992`);
+    for (const t of archived) {
+      await sqlExec(tdb.url, `insert into ticks (exchange, symbol, trade_id, price, qty, side, trade_time, received_at, source) values ($1,$2,$3,$4,$5,$6,$7,$8,$9)`,
+        [t.exchange, t.symbol, t.trade_id, t.price, t.qty, t.side, t.trade_time, t.received_at, t.source]);
+    }
+  });
+
+  test("a crashed writer's temp file never looks archived and is removed by the next export", async () => {
+    const out = root('t1');
+    const dir = join(out, 'binance', 'BTCUSDT');
+    await exportDay({ source: storage, root: out, inst: binance, day: DAY_A, format: 'parquet', logger: silentLogger });
+    // a dead pid (far above pid_max) wrote half a file and a manifest temp, then died
+    await writeFile(join(dir, `.${DAY_B}.parquet.tmp-99999999-abcd1234`), 'PAR1 half a file');
+    await writeFile(join(dir, `.${DAY_B}.parquet.manifest.json.tmp-99999999-abcd1234`), '{');
+    assert.deepEqual((await listArchived(out)).map((f) => f.manifest.day), [DAY_A]);
+    await exportDay({ source: storage, root: out, inst: binance, day: DAY_A, format: 'parquet', logger: silentLogger });
+    assert.deepEqual((await readdir(dir)).sort(), [`${DAY_A}.parquet`, `${DAY_A}.parquet.manifest.json`]);
+  });
+
+  test('export streams through the storage pool: PG_POOL_MAX holds in pg_stat_activity while ticks are written', async () => {
+    const base = Date.parse(`${DAY_B}T06:00:00Z`);
+    const many = Array.from({ length: 20_000 }, (_, i) => makeTick(1_000_000 + i, { exchange: 'okx', symbol: 'ETH-USDT', tradeTime: base + i, price: '3000.1' }));
+    await seed(storage, many);
+    const sampler = sampleConnections(tdb.name, 5);
+    let writing = true;
+    const writer = (async () => {
+      for (let i = 0; writing; i++) {
+        storage.sink.write(makeTick(2_000_000 + i, { exchange: 'okx', symbol: 'SOL-USDT', tradeTime: Date.now() }));
+        if (i % 50 === 0) await new Promise((r) => setTimeout(r, 1));
+      }
+    })();
+    try {
+      const r = await exportDay({ source: storage, root: root('cap'), inst: { exchange: 'okx', symbol: 'ETH-USDT' }, day: DAY_B, format: 'parquet', logger: silentLogger, chunkRows: 1_000 });
+      assert.equal(r.kind === 'archived' && r.manifest.rows, 20_000);
+    } finally {
+      writing = false;
+      await writer;
+      await storage.flush();
+    }
+    const max = await sampler.stop();
+    assert.ok(sampler.samples() > 3, 'sampled during the export');
+    assert.ok(max <= 2 && max >= 1, `collector connections seen: ${max} (PG_POOL_MAX=2)`);
+  });
+});
