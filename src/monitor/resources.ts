@@ -6,6 +6,13 @@
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { endianness } from 'node:os';
 
+/**
+ * Event-loop delay sampling period. Each sample is a libuv timer wake-up: at 10 ms (Node's default) those were 100 of
+ * the ~200 wake-ups per second of an idle collector. A stall longer than this is always seen, within this much of its
+ * length (the alarm's default threshold is 200 ms).
+ */
+export const LOOP_DELAY_RESOLUTION_MS = 50;
+
 export type FdType = 'socket' | 'file' | 'pipe' | 'other';
 export const FD_TYPES: readonly FdType[] = ['socket', 'file', 'pipe', 'other'];
 
