@@ -55,6 +55,8 @@ export class Link {
   #gone!: Promise<void>;
   #markGone!: () => void;
   #isGone = false;
+  /** When the last inbound frame (data or control) arrived (monotonic ms); the watchdogs measure silence from it. */
+  #lastInboundAt = 0;
 
   constructor(id: number, opts: LinkOptions, events: LinkEvents) {
     this.id = id;
@@ -163,16 +165,36 @@ export class Link {
     this.#events.onText(this, rawToString(data), receivedAt);
   }
 
-  /** Any inbound frame proves the peer alive: re-arm the silence watchdog and the heartbeat idle timer. */
+  /**
+   * Any inbound frame proves the peer alive. Per frame this only records the time: the silence watchdog and the
+   * heartbeat idle timer stay armed and, when they fire, compare with it and re-arm for the rest of their delay if
+   * something arrived meanwhile (re-arming them on every frame was a measurable share of the cost per tick).
+   */
   #onAlive(): void {
     if (this.#paused || this.#closeRequested || this.#ended) return;
-    this.#timers.clear('heartbeat-deadline');
-    const silence = this.#opts.silenceTimeoutMs;
-    this.#timers.rearm('silence', silence, () =>
-      this.#end({ reason: 'silence', detail: `no data and no heartbeat for ${silence} ms` }),
-    );
+    this.#lastInboundAt = performance.now();
+    const timers = this.#timers;
+    if (timers.has('heartbeat-deadline')) timers.clear('heartbeat-deadline');
+    if (!timers.has('silence')) this.#armSilence(this.#opts.silenceTimeoutMs);
     const hb = this.#opts.heartbeat;
-    if (hb) this.#timers.rearm('heartbeat-idle', hb.idleMs, () => this.#sendHeartbeat(hb));
+    if (hb && !timers.has('heartbeat-idle')) this.#armIdle(hb, hb.idleMs);
+  }
+
+  #armSilence(ms: number): void {
+    this.#timers.set('silence', ms, () => {
+      const silence = this.#opts.silenceTimeoutMs;
+      const quiet = performance.now() - this.#lastInboundAt;
+      if (quiet < silence) this.#armSilence(silence - quiet);
+      else this.#end({ reason: 'silence', detail: `no data and no heartbeat for ${silence} ms` });
+    });
+  }
+
+  #armIdle(hb: HeartbeatPolicy, ms: number): void {
+    this.#timers.set('heartbeat-idle', ms, () => {
+      const quiet = performance.now() - this.#lastInboundAt;
+      if (quiet < hb.idleMs) this.#armIdle(hb, hb.idleMs - quiet);
+      else this.#sendHeartbeat(hb);
+    });
   }
 
   #sendHeartbeat(hb: HeartbeatPolicy): void {
