@@ -184,7 +184,7 @@ export class Connection {
   #handle(link: Link, result: FrameResult, text: string): void {
     switch (result.kind) {
       case 'ticks':
-        for (const r of result.rejects ?? []) this.#reject(link, r.kind, r.detail, text);
+        if (result.rejects) for (const r of result.rejects) this.#reject(link, r.kind, r.detail, text);
         if (result.ticks.length === 0) return;
         this.#emit(result.ticks);
         this.#backoff.reset();
