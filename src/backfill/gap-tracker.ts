@@ -10,27 +10,35 @@ export interface Gap extends IdRange {
   readonly symbol: string;
 }
 
-const key = (exchange: Exchange, symbol: string) => `${exchange}\u0000${symbol}`;
-
 export class GapTracker {
-  readonly #last = new Map<string, number>();
+  /** exchange -> symbol -> last id: per tick two lookups by strings the frame already has, no key string built. */
+  readonly #last = new Map<Exchange, Map<string, number>>();
+
+  #symbols(exchange: Exchange): Map<string, number> {
+    let m = this.#last.get(exchange);
+    if (m === undefined) {
+      m = new Map();
+      this.#last.set(exchange, m);
+    }
+    return m;
+  }
 
   /** The highest id already stored for a symbol (from the database at start). */
   seed(exchange: Exchange, symbol: string, lastId: number): void {
-    const k = key(exchange, symbol);
-    this.#last.set(k, Math.max(lastId, this.#last.get(k) ?? -1));
+    const m = this.#symbols(exchange);
+    m.set(symbol, Math.max(lastId, m.get(symbol) ?? -1));
   }
 
   last(exchange: Exchange, symbol: string): number | undefined {
-    return this.#last.get(key(exchange, symbol));
+    return this.#last.get(exchange)?.get(symbol);
   }
 
   /** Records a live tick; returns the gap it reveals, if any. Older or repeated ids (overlap, replay) reveal none. */
   observe(tick: Tick): Gap | null {
-    const k = key(tick.exchange, tick.symbol);
-    const last = this.#last.get(k);
+    const m = this.#symbols(tick.exchange);
+    const last = m.get(tick.symbol);
     if (last !== undefined && tick.tradeId <= last) return null;
-    this.#last.set(k, tick.tradeId);
+    m.set(tick.symbol, tick.tradeId);
     if (last === undefined || tick.tradeId === last + 1) return null;
     return { exchange: tick.exchange, symbol: tick.symbol, from: last + 1, to: tick.tradeId - 1 };
   }
