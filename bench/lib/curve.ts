@@ -13,6 +13,7 @@
 import { join } from 'node:path';
 import type { ExchangeSimulator } from '../../src/simulator/index.ts';
 import { sleep, waitFor } from '../../test/helpers/wait-for.ts';
+import { npmStartNodeFlags } from './collector-proc.ts';
 import { freePort, sql } from './database.ts';
 import type { BenchDatabase } from './database.ts';
 import { collectorEnv, emittedTotal, lastIds, perSymbol, streamEnv } from './feed-setup.ts';
@@ -214,7 +215,7 @@ async function startClient(o: CurveOptions, client: ClientKind, tag: string): Pr
     await p.waitForLine((l) => Number(l.trades ?? 0) > 0, 30_000, 'trades flowing');
     return p;
   }
-  const flags = [...o.collectorFlags];
+  const flags = [...npmStartNodeFlags(), ...o.collectorFlags];
   if (o.profileDir) flags.push('--cpu-prof', `--cpu-prof-dir=${o.profileDir}`, `--cpu-prof-name=collector-${tag}.cpuprofile`);
   const dir = join(o.scratch, tag);
   const p = startNode(script, {
