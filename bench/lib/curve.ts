@@ -215,6 +215,8 @@ async function startClient(o: CurveOptions, client: ClientKind, tag: string): Pr
     await p.waitForLine((l) => Number(l.trades ?? 0) > 0, 30_000, 'trades flowing');
     return p;
   }
+  // Every collector run starts from an empty table, so no run inserts into a bigger index than another.
+  await sql(o.db.url, 'truncate ticks');
   const flags = [...npmStartNodeFlags(), ...o.collectorFlags];
   if (o.profileDir) flags.push('--cpu-prof', `--cpu-prof-dir=${o.profileDir}`, `--cpu-prof-name=collector-${tag}.cpuprofile`);
   const dir = join(o.scratch, tag);
@@ -297,7 +299,7 @@ export function summarize(runs: readonly ClientRun[]): CurvePoint[] {
     usPerTick: median(g.map((r) => r.usPerTick)),
     usRange: [Math.min(...g.map((r) => r.usPerTick)), Math.max(...g.map((r) => r.usPerTick))] as const,
     cores: median(g.map((r) => r.cores)),
-    rssMaxMb: median(g.map((r) => r.rssMaxMb)),
+    rssMaxMb: Math.round(median(g.map((r) => r.rssMaxMb)) * 10) / 10,
     emittedPerSec: median(g.map((r) => r.emittedPerSec)),
     receivedShare: median(g.map((r) => r.received / r.emitted)),
     machineCores: median(g.map((r) => r.machineCores)),
