@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import type { ExchangeSimulator } from '../../src/simulator/index.ts';
 import { sleep, waitFor } from '../../test/helpers/wait-for.ts';
 import { npmStartNodeFlags } from './collector-proc.ts';
-import { freePort, sql } from './database.ts';
+import { emptyTicks, freePort, sql } from './database.ts';
 import type { BenchDatabase } from './database.ts';
 import { collectorEnv, emittedTotal, lastIds, perSymbol, streamEnv } from './feed-setup.ts';
 import { commitLatency } from './latency.ts';
@@ -216,7 +216,7 @@ async function startClient(o: CurveOptions, client: ClientKind, tag: string): Pr
     return p;
   }
   // Every collector run starts from an empty table, so no run inserts into a bigger index than another.
-  await sql(o.db.url, 'truncate ticks');
+  await emptyTicks(o.db.url);
   const flags = [...npmStartNodeFlags(), ...o.collectorFlags];
   if (o.profileDir) flags.push('--cpu-prof', `--cpu-prof-dir=${o.profileDir}`, `--cpu-prof-name=collector-${tag}.cpuprofile`);
   const dir = join(o.scratch, tag);

@@ -129,7 +129,7 @@ export function sweepMarkdown(s: SweepResult, seconds: number): string {
     L.push(`| ${fmtInt(x.rate)} | ${fmtInt(x.emittedPerSec)} | ${fmtInt(x.storedPerSec)} | ${fmtInt(x.bufferEnd)} | ${fmtInt(x.bufferMax)} | ${round(x.bufferSlopePerSec)} | ${fmtInt(x.journalTicks)} | ${x.sustained ? 'yes' : 'no'} |`);
   }
   if (s.steps.length > 0 && s.steps.every((x) => x.sustained)) L.push('', 'Every step was sustained: the ceiling is above the last step (raise `--sweep`); the figure is a lower bound.');
-  L.push('', `The sweep's collector exited with ${s.collectorExit} on SIGTERM.`, '');
+  L.push('', `The sweep's collector (started like the tests start it: \`node dist/src/main.js\`, without the start script's heap flags) exited with ${s.collectorExit} on SIGTERM.`, '');
   return L.join('\n');
 }
 

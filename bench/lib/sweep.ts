@@ -9,7 +9,7 @@ import type { ExchangeSimulator } from '../../src/simulator/index.ts';
 import { sleep, waitFor } from '../../test/helpers/wait-for.ts';
 import { startCollectorProcess } from './collector-proc.ts';
 import type { CollectorProcess } from './collector-proc.ts';
-import { sql } from './database.ts';
+import { emptyTicks } from './database.ts';
 import { collectorEnv, emittedTotal, perSymbol } from './feed-setup.ts';
 import { fmtInt, round, slope } from './stats.ts';
 
@@ -43,7 +43,7 @@ export interface SweepResult {
 
 export async function runSweep(o: SweepOptions): Promise<SweepResult> {
   o.sim.setRate(perSymbol(o.steps[0]!));
-  await sql(o.databaseUrl, 'truncate ticks');
+  await emptyTicks(o.databaseUrl);
   o.say('sweep: starting a collector that writes its stats every second');
   const col = await startCollectorProcess(join(o.scratch, 'sweep'), collectorEnv(o.sim, o.databaseUrl));
   let exit: string | null = null;
