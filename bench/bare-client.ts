@@ -26,7 +26,8 @@ const client = openStreams({
   },
 });
 
-const timer = reportEvery(250, () => ({ frames, trades, sink }));
+// Once a second: the report is the only work besides the parse, kept rare so the floor stays a floor.
+const timer = reportEvery(1000, () => ({ frames, trades, sink }));
 process.on('SIGTERM', () => {
   clearInterval(timer);
   client.close();

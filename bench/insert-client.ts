@@ -9,9 +9,14 @@
 import pg from 'pg';
 import { openStreams, reportEvery, streamOptionsFromEnv } from './lib/stream-client.ts';
 
+/** Into the table the collector writes (same compact layout, instrument id looked up per row), not the view. */
 const INSERT =
-  'insert into ticks (exchange, symbol, trade_id, price, qty, side, trade_time, received_at, source) ' +
-  "values ($1, $2, $3, $4, $5, $6, to_timestamp($7::double precision / 1000), to_timestamp($8::double precision / 1000), 'live') " +
+  'insert into tick_rows (trade_time, trade_id, received_at, received_delay_ms, instrument_id, flags, price, qty) ' +
+  'select to_timestamp($7::double precision / 1000), $3, ' +
+  'case when abs($8::bigint - $7::bigint) > 32767 then to_timestamp($8::double precision / 1000) end, ' +
+  'case when abs($8::bigint - $7::bigint) <= 32767 then ($8::bigint - $7::bigint)::smallint end, ' +
+  "i.instrument_id, case when $6 = 'sell' then 1 else 0 end, $4::numeric, $5::numeric " +
+  'from instruments i where i.exchange = $1 and i.symbol = $2 ' +
   'on conflict do nothing';
 
 const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL });

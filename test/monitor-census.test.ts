@@ -82,6 +82,20 @@ describe('parsing', () => {
       { inode: 0, state: 'TIME_WAIT', local: '127.0.0.1:40001', remote: '127.0.0.1:8080', family: 4 },
     ]);
   });
+
+  test('parsing only some inodes finds each by its inode column, not by the same digits in another column', () => {
+    const text = [
+      '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode',
+      '   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000  2222        0 1111 1 0000000000000000 100 0 0 10 0',
+      '   1: 0100007F:9C40 0100007F:1F90 08 00000000:00000000 00:00000000 00000000     0     2222 3333 1 0000000000000000 20 4 30 10 -1',
+      '   2: 0100007F:9C41 0100007F:1F90 01 00000000:00000000 00:00000000 00000000     0        0 2222 1 0000000000000000 20 4 30 10 -1',
+    ].join('\n');
+    const all = parseProcNetTcp(text, 4, true);
+    assert.deepEqual(parseProcNetTcp(text, 4, true, new Set([2222, 4444])), all.filter((r) => r.inode === 2222));
+    assert.deepEqual(parseProcNetTcp(text, 4, true, new Set([2222, 4444]))[0]?.local, '127.0.0.1:40001');
+    assert.deepEqual(parseProcNetTcp(text, 4, true, new Set([1111, 3333])), all.filter((r) => r.inode === 1111 || r.inode === 3333));
+    assert.deepEqual(parseProcNetTcp(text, 4, true, new Set()), []);
+  });
 });
 
 describe('census of the real /proc', { skip }, () => {

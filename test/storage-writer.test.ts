@@ -71,6 +71,12 @@ describe('tick writer', () => {
     try {
       const rows = (await c.query<{ symbol: string | null; trade_id: string }>('select symbol, trade_id from ticks where trade_id between 9000 and 9099 order by trade_id')).rows;
       assert.deepEqual(rows.map((r) => r.symbol), symbols);
+      // A batch with no quote or backslash anywhere takes the one-join path for its text columns.
+      const plain = ['CO,MMA', '{BRACE}', 'NULL', ' SPACE ', '', 'a}b{c'];
+      plain.forEach((symbol, i) => storage.sink.write(makeTick(9_100 + i, { symbol })));
+      await storage.flush();
+      const again = (await c.query<{ symbol: string | null }>('select symbol from ticks where trade_id between 9100 and 9199 order by trade_id')).rows;
+      assert.deepEqual(again.map((r) => r.symbol), plain);
     } finally {
       await c.end();
     }

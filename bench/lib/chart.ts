@@ -1,4 +1,4 @@
-/** The soak chart: stacked panels over time, rendered to SVG headless with vega-lite → vega (renderer 'none'). */
+/** Charts of the soak and the bench: vega-lite specs rendered to SVG headless with vega-lite → vega (renderer 'none'). */
 import * as vega from 'vega';
 import * as vl from 'vega-lite';
 import type { TopLevelSpec } from 'vega-lite';
@@ -62,6 +62,11 @@ export async function renderChart(title: string, panels: readonly ChartPanel[], 
     vconcat: panels.map((p) => panelSpec(p, events, width)),
     resolve: { scale: { color: 'independent' } },
   } as unknown as TopLevelSpec;
+  return renderSpec(spec);
+}
+
+/** Compiles a vega-lite spec and renders it to SVG text. */
+export async function renderSpec(spec: TopLevelSpec): Promise<string> {
   const compiled = vl.compile(spec).spec;
   const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
   try {

@@ -24,6 +24,18 @@ export interface CollectorProcess {
 
 let built = false;
 
+/**
+ * The node flags `npm start` gives the collector (`"start": "node <flags> dist/src/main.js"` in package.json), so a
+ * benchmark runs the process exactly as a deployment does.
+ */
+export function npmStartNodeFlags(): string[] {
+  const pkg = JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { scripts?: { start?: string } };
+  const argv = (pkg.scripts?.start ?? '').trim().split(/\s+/);
+  const script = argv.findIndex((a) => a.endsWith('.js'));
+  if (argv[0] !== 'node' || script < 1) throw new Error(`cannot read the node flags of the start script: ${pkg.scripts?.start ?? '(none)'}`);
+  return argv.slice(1, script);
+}
+
 /** Compiles src/ to dist/ once per run (scripts/build.mjs, about a second), as `npm run build` does. */
 export function buildCollector(): void {
   if (built) return;

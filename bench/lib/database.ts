@@ -105,3 +105,8 @@ export async function sql<T extends pg.QueryResultRow>(url: string, text: string
     await client.end().catch(() => {});
   }
 }
+
+/** Empties the ticks table, if the collector's migrations have created it yet. */
+export async function emptyTicks(url: string): Promise<void> {
+  await sql(url, "do $$ begin if to_regclass('tick_rows') is not null then truncate tick_rows; end if; end $$");
+}

@@ -55,3 +55,18 @@ export function treeCpuMicros(rootPid: number): number {
   }
   return total;
 }
+
+/** Busy and total CPU time of the whole machine so far (/proc/stat, clock ticks): how loaded the machine was. */
+export function machineTicks(): { busy: number; total: number } {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
+  const f = line.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal (guest time is already counted in user)
+  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = f;
+  const busy = user + nice + system + irq + softirq + steal;
+  return { busy, total: busy + idle + iowait };
+}
+
+/** Cores the whole machine kept busy between two machineTicks() readings `seconds` apart. */
+export function machineCores(a: { busy: number }, b: { busy: number }, seconds: number): number {
+  return (b.busy - a.busy) / clockTicksPerSecond() / seconds;
+}

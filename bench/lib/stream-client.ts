@@ -67,7 +67,7 @@ export function streamOptionsFromEnv(env: NodeJS.ProcessEnv): Omit<StreamClientO
   };
 }
 
-/** Prints `{"frames":n,"trades":n,...}` to stdout every `ms`, for the parent to read. */
+/** Prints `{"frames":n,"trades":n,...,"at":ms}` to stdout every `ms`, for the parent to read. */
 export function reportEvery(ms: number, snapshot: () => Record<string, number>): NodeJS.Timeout {
-  return setInterval(() => process.stdout.write(`${JSON.stringify(snapshot())}\n`), ms);
+  return setInterval(() => process.stdout.write(`${JSON.stringify({ ...snapshot(), at: Date.now() })}\n`), ms);
 }

@@ -234,7 +234,7 @@ export class Connection {
   #handle(link: Link, result: FrameResult, text: string): void {
     switch (result.kind) {
       case 'ticks': {
-        for (const r of result.rejects ?? []) this.#reject(link, r.kind, r.detail, text);
+        if (result.rejects) for (const r of result.rejects) this.#reject(link, r.kind, r.detail, text);
         const ticks = this.#subscription.allowsAll(result.ticks) ? result.ticks : this.#dropUnsubscribed(link, result.ticks, text);
         if (ticks.length === 0) return;
         this.#emit(ticks);

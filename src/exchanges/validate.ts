@@ -29,14 +29,36 @@ export function nonEmptyString(obj: Record<string, unknown>, field: string): Che
   return typeof v.value === 'string' && v.value.length > 0 ? ok(v.value) : fail('bad_type', `field "${field}" is ${describe(v.value)}, expected a non-empty string`);
 }
 
+const NONZERO_RE = /[1-9]/;
+const DIGITS_RE = /^\d{1,16}$/;
+
+/**
+ * The predicates the checks below apply, also used alone by the mappers' fast paths: a frame whose every field
+ * passes them maps without building a result object per field (the checks' reason strings are only for failures).
+ */
+export function isPositiveDecimal(v: unknown): v is string {
+  return typeof v === 'string' && DECIMAL_RE.test(v) && NONZERO_RE.test(v);
+}
+
+export function isSafeUint(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+/** A string of at most 16 digits whose value is a safe integer: that value, or -1. */
+export function digitsValue(v: unknown): number {
+  if (typeof v !== 'string' || !DIGITS_RE.test(v)) return -1;
+  const n = Number(v);
+  return Number.isSafeInteger(n) ? n : -1;
+}
+
 /** A positive exact decimal string (price, quantity). Zero, negative, exponent and non-numeric forms are refused. */
 export function positiveDecimal(obj: Record<string, unknown>, field: string): Checked<string> {
   const v = present(obj, field);
   if (!v.ok) return v;
+  if (isPositiveDecimal(v.value)) return ok(v.value);
   if (typeof v.value !== 'string') return fail('bad_type', `field "${field}" is ${typeName(v.value)}, expected a decimal string`);
   if (!DECIMAL_RE.test(v.value)) return fail('bad_number', `field "${field}" is not a non-negative decimal: ${describe(v.value)}`);
-  if (!/[1-9]/.test(v.value)) return fail('bad_number', `field "${field}" is zero`);
-  return ok(v.value);
+  return fail('bad_number', `field "${field}" is zero`);
 }
 
 /** A non-negative safe integer given as a JSON number (`asString` false) or a string of digits (`asString` true). */
@@ -45,7 +67,7 @@ export function safeInteger(obj: Record<string, unknown>, field: string, asStrin
   if (!v.ok) return v;
   if (asString) {
     if (typeof v.value !== 'string') return fail('bad_type', `field "${field}" is ${typeName(v.value)}, expected a string of digits`);
-    if (!/^\d{1,16}$/.test(v.value)) return fail('bad_number', `field "${field}" is not a whole number: ${describe(v.value)}`);
+    if (!DIGITS_RE.test(v.value)) return fail('bad_number', `field "${field}" is not a whole number: ${describe(v.value)}`);
   } else if (typeof v.value !== 'number') {
     return fail('bad_type', `field "${field}" is ${typeName(v.value)}, expected a number`);
   }
@@ -58,6 +80,11 @@ const MIN_TRADE_TIME_MS = 1_262_304_000_000;
 /** Clocks differ, but not by a day. */
 const MAX_CLOCK_SKEW_MS = 86_400_000;
 
+/** The predicate of epochMillis, for the mappers' fast paths. */
+export function plausibleMillis(ms: number, receivedAt: number): boolean {
+  return ms >= MIN_TRADE_TIME_MS && ms <= receivedAt + MAX_CLOCK_SKEW_MS;
+}
+
 /**
  * A trade time in epoch milliseconds, plausible against the time the frame was received: a value in microseconds
  * (Binance `timeUnit=MICROSECOND`, 1,000 times too large) or in seconds is refused, never stored as milliseconds.
@@ -65,7 +92,7 @@ const MAX_CLOCK_SKEW_MS = 86_400_000;
 export function epochMillis(obj: Record<string, unknown>, field: string, asString: boolean, receivedAt: number): Checked<number> {
   const v = safeInteger(obj, field, asString);
   if (!v.ok) return v;
-  if (v.value < MIN_TRADE_TIME_MS || v.value > receivedAt + MAX_CLOCK_SKEW_MS) {
+  if (!plausibleMillis(v.value, receivedAt)) {
     return fail('bad_number', `field "${field}" is ${v.value}: not a time in milliseconds near ${receivedAt} (microseconds or seconds?)`);
   }
   return v;

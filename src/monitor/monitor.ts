@@ -21,7 +21,7 @@ import { AtomicFile, removePidFile, statsFileFor, writePidFile } from './files.t
 import { startOpsServer } from './http.ts';
 import type { OpsServer, Readiness } from './http.ts';
 import { createMetrics } from './metrics.ts';
-import { processCensus, procAvailable } from './resources.ts';
+import { LOOP_DELAY_RESOLUTION_MS, processCensus, procAvailable } from './resources.ts';
 import type { ProcessCensus } from './resources.ts';
 import { StatsTracker, exitSummary } from './stats.ts';
 import type { ExitSummary, StatsLine } from './stats.ts';
@@ -80,7 +80,7 @@ class MonitorImpl implements Monitor {
   readonly #alarms: AlarmEngine;
   readonly #startedAt = Date.now();
   readonly #tracker = new StatsTracker(this.#startedAt);
-  readonly #loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: 10 });
+  readonly #loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS });
   readonly #procOk = procAvailable();
   readonly #statsFile: AtomicFile | null;
   readonly #pidFile: string | null;

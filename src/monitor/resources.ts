@@ -6,6 +6,13 @@
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { endianness } from 'node:os';
 
+/**
+ * Event-loop delay sampling period. Each sample is a libuv timer wake-up: at 10 ms (Node's default) those were 100 of
+ * the ~200 wake-ups per second of an idle collector. A stall longer than this is always seen, within this much of its
+ * length (the alarm's default threshold is 200 ms).
+ */
+export const LOOP_DELAY_RESOLUTION_MS = 50;
+
 export type FdType = 'socket' | 'file' | 'pipe' | 'other';
 export const FD_TYPES: readonly FdType[] = ['socket', 'file', 'pipe', 'other'];
 
@@ -163,21 +170,50 @@ export function decodeEndpoint(field: string, littleEndian = endianness() === 'L
   return field;
 }
 
-/** Parses the text of /proc/<pid>/net/tcp or tcp6. Rows with inode 0 (TIME_WAIT, orphans) have no owner. */
-export function parseProcNetTcp(text: string, family: 4 | 6, littleEndian = endianness() === 'LE'): TcpSocket[] {
+/**
+ * Parses the text of /proc/<pid>/net/tcp or tcp6. Rows with inode 0 (TIME_WAIT, orphans) have no owner. With `only`,
+ * just the rows of those inodes: the table lists every socket of the network namespace (on a busy host hundreds) and
+ * the census wants the handful this process owns, so each is found by searching for its inode and only candidate
+ * lines are split and decoded.
+ */
+export function parseProcNetTcp(text: string, family: 4 | 6, littleEndian = endianness() === 'LE', only?: ReadonlySet<number>): TcpSocket[] {
   const out: TcpSocket[] = [];
+  if (only) {
+    for (const inode of only) {
+      const row = findRow(text, inode, family, littleEndian);
+      if (row) out.push(row);
+    }
+    return out;
+  }
   for (const line of text.split('\n').slice(1)) {
-    const f = line.trim().split(/\s+/);
-    if (f.length < 10) continue;
-    out.push({
-      inode: Number(f[9]),
-      state: stateName(f[3]!),
-      local: decodeEndpoint(f[1]!, littleEndian),
-      remote: decodeEndpoint(f[2]!, littleEndian),
-      family,
-    });
+    const row = parseRow(line, family, littleEndian);
+    if (row) out.push(row);
   }
   return out;
+}
+
+function parseRow(line: string, family: 4 | 6, littleEndian: boolean): TcpSocket | null {
+  const f = line.trim().split(/\s+/);
+  if (f.length < 10) return null;
+  return {
+    inode: Number(f[9]),
+    state: stateName(f[3]!),
+    local: decodeEndpoint(f[1]!, littleEndian),
+    remote: decodeEndpoint(f[2]!, littleEndian),
+    family,
+  };
+}
+
+/** The row whose inode column is `inode`; other columns that happen to hold the same digits are passed over. */
+function findRow(text: string, inode: number, family: 4 | 6, littleEndian: boolean): TcpSocket | null {
+  const needle = ` ${inode} `;
+  for (let at = text.indexOf(needle); at >= 0; at = text.indexOf(needle, at + 1)) {
+    const start = text.lastIndexOf('\n', at) + 1;
+    const end = text.indexOf('\n', at);
+    const row = start > 0 ? parseRow(text.slice(start, end < 0 ? text.length : end), family, littleEndian) : null;
+    if (row?.inode === inode) return row;
+  }
+  return null;
 }
 
 function emptyByState(): Record<TcpState, number> {
@@ -203,9 +239,12 @@ function readNetTable(pid: number | undefined, name: 'tcp' | 'tcp6'): string {
 export function tcpCensus(pid?: number, fds: FdCensus = fdCensus(pid)): TcpCensus {
   const byState = emptyByState();
   const sockets: TcpSocket[] = [];
-  const rows = [...parseProcNetTcp(readNetTable(pid, 'tcp'), 4), ...parseProcNetTcp(readNetTable(pid, 'tcp6'), 6)];
+  const wanted = fds.socketInodes;
+  const rows = wanted.size === 0 ? [] : parseProcNetTcp(readNetTable(pid, 'tcp'), 4, undefined, wanted);
+  // Each read of these files walks the kernel's whole TCP hash table (about 1 ms here, whatever the row count): skip
+  // tcp6 when every socket FD was already found in tcp (a socket is in one table at most).
+  if (rows.length < wanted.size) rows.push(...parseProcNetTcp(readNetTable(pid, 'tcp6'), 6, undefined, wanted));
   for (const row of rows) {
-    if (row.inode === 0 || !fds.socketInodes.has(row.inode)) continue;
     byState[row.state] += 1;
     sockets.push(row);
   }

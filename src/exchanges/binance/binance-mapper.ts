@@ -1,7 +1,7 @@
 /** Pure mapping from Binance stream frames to Ticks and frame classes. No I/O, no clock of its own. */
 import type { FrameResult, Rejection } from '../../connection/feed.ts';
 import type { Tick, TickSource } from '../../tick.ts';
-import { boolean, describe, epochMillis, isRecord, nonEmptyString, parseJson, positiveDecimal, preview, safeInteger, typeName } from '../validate.ts';
+import { boolean, describe, epochMillis, isPositiveDecimal, isSafeUint, plausibleMillis, isRecord, nonEmptyString, parseJson, positiveDecimal, preview, safeInteger, typeName } from '../validate.ts';
 import type { PageMapping, TradeMapping } from '../validate.ts';
 
 /** Where one trade shape keeps each field: the stream event (`t`, `p`...) and REST (`id`, `price`...) differ only here. */
@@ -46,6 +46,11 @@ function mapTrade(raw: Record<string, unknown>, f: TradeFields, symbol: string, 
 
 /** Maps one raw `@trade` event (`{e,E,s,t,p,q,T,m,M}`). */
 export function mapBinanceTrade(raw: Record<string, unknown>, receivedAt: number): TradeMapping {
+  // Fast path: every field valid (the same predicates as the checks below), read by name, nothing else allocated.
+  const { s, t, p, q, T, m } = raw;
+  if (typeof s === 'string' && s !== '' && isSafeUint(t) && isPositiveDecimal(p) && isPositiveDecimal(q) && isSafeUint(T) && plausibleMillis(T, receivedAt) && typeof m === 'boolean') {
+    return { ok: true, tick: { exchange: 'binance', symbol: s, tradeId: t, price: p, qty: q, side: m ? 'sell' : 'buy', tradeTime: T, receivedAt, source: 'live' } };
+  }
   const symbol = nonEmptyString(raw, 's');
   if (!symbol.ok) return symbol;
   return mapTrade(raw, STREAM_FIELDS, symbol.value, receivedAt, 'live');

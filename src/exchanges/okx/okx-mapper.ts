@@ -1,7 +1,7 @@
 /** Pure mapping from OKX `trades-all` frames to Ticks and frame classes. No I/O, no clock of its own. */
 import type { FrameResult, Rejection } from '../../connection/feed.ts';
 import type { Tick } from '../../tick.ts';
-import { describe, epochMillis, isRecord, nonEmptyString, oneOf, parseJson, positiveDecimal, preview, safeInteger, typeName } from '../validate.ts';
+import { describe, digitsValue, epochMillis, isPositiveDecimal, plausibleMillis, isRecord, nonEmptyString, oneOf, parseJson, positiveDecimal, preview, safeInteger, typeName } from '../validate.ts';
 import type { PageMapping, TradeMapping } from '../validate.ts';
 
 export const OKX_TRADES_CHANNEL = 'trades-all';
@@ -29,6 +29,13 @@ export function okxRateLimited(body: unknown): boolean {
 }
 
 export function mapOkxTrade(raw: Record<string, unknown>, receivedAt: number): TradeMapping {
+  // Fast path: every field valid (the same predicates as the checks below), read by name, nothing else allocated.
+  const { instId, px, sz, side: s } = raw;
+  const id = digitsValue(raw.tradeId);
+  const ts = digitsValue(raw.ts);
+  if (typeof instId === 'string' && instId !== '' && id >= 0 && isPositiveDecimal(px) && isPositiveDecimal(sz) && (s === 'buy' || s === 'sell') && ts >= 0 && plausibleMillis(ts, receivedAt)) {
+    return { ok: true, tick: { exchange: 'okx', symbol: instId, tradeId: id, price: px, qty: sz, side: s, tradeTime: ts, receivedAt, source: 'live' } };
+  }
   const symbol = nonEmptyString(raw, 'instId');
   if (!symbol.ok) return symbol;
   const tradeId = safeInteger(raw, 'tradeId', true);
