@@ -1,8 +1,11 @@
 /**
  * `npm test`: runs every test/**\/*.test.ts with node:test through tsx, in two lanes at once:
  *   - the main lane: every file outside test/long/, one file at a time (their timing assertions stay honest);
- *   - the long lane: the files under test/long/ (long and mostly idle: a 2-minute quiet market, real-pace liveness
- *     defaults), all at once, alongside the main lane, so they add their length once rather than to the sum.
+ *   - the long lane: the files under test/long/ (long and mostly waiting on timers and child processes: a 2-minute
+ *     quiet market, real-pace liveness defaults, the 60 s soak with its own database server, the 30 s hostile feed, two redundant
+ *     collectors, backfill after restarts), all at once, alongside the main lane, so they add their length once
+ *     rather than to the sum. None of them stops the shared database server (the outage test, which does, stays
+ *     in the main lane; the soak restarts a server of its own).
  * Both lanes share the one database server; the run fails if either lane fails. The long lane's output is held back
  * and printed after the main lane's, so the two never interleave.
  * Extra arguments are test files or --test-name-pattern filters, passed through (files go to their lane).

@@ -5,15 +5,15 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ExchangeSimulator } from '../src/simulator/index.ts';
-import type { FaultKind, SimExchange } from '../src/simulator/index.ts';
-import type { Collector } from '../src/collector.ts';
-import type { Tick } from '../src/tick.ts';
-import { audit, collectorHarness, sqlRows } from './helpers/collector-harness.ts';
-import type { Harness } from './helpers/collector-harness.ts';
-import { captureLogs } from './helpers/log-capture.ts';
-import { sleep, waitFor } from './helpers/wait-for.ts';
-import { FAST_FAULTS_SIM } from './helpers/sim-options.ts';
+import { ExchangeSimulator } from '../../src/simulator/index.ts';
+import type { FaultKind, SimExchange } from '../../src/simulator/index.ts';
+import type { Collector } from '../../src/collector.ts';
+import type { Tick } from '../../src/tick.ts';
+import { audit, collectorHarness, sqlRows } from '../helpers/collector-harness.ts';
+import type { Harness } from '../helpers/collector-harness.ts';
+import { captureLogs } from '../helpers/log-capture.ts';
+import { sleep, waitFor } from '../helpers/wait-for.ts';
+import { FAST_FAULTS_SIM } from '../helpers/sim-options.ts';
 
 const SIM = FAST_FAULTS_SIM;
 const SYMBOLS: Record<SimExchange, string[]> = { binance: ['BTCUSDT', 'ETHUSDT'], okx: ['BTC-USDT', 'ETH-USDT'] };

@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PROJECT_ROOT } from './helpers/child-collector.ts';
+import { PROJECT_ROOT } from '../helpers/child-collector.ts';
 
 const SECONDS = Number(process.env.SOAK_SHORT_SECONDS ?? 60);
 
