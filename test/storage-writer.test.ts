@@ -155,6 +155,40 @@ describe('tick writer', () => {
     await storage.close();
   });
 
+  for (const [poolMax, expected] of [[3, 2], [2, 1]] as const) {
+    test(`PG_POOL_MAX ${poolMax}: ${expected} batch${expected > 1 ? 'es' : ''} written at once, never more; all stored once the database answers`, async () => {
+      const { storage, logs } = await open(`inflight-${poolMax}`, { poolMax, maxBufferedTicks: 10_000, batchMaxRows: 100, batchMaxAgeMs: 20 });
+      const lock = await lockTicks();
+      let released = false;
+      const watcher = new pg.Client({ connectionString: tdb.url });
+      await watcher.connect();
+      const waitingInserts = async () =>
+        Number((await watcher.query<{ n: string }>(
+          `select count(*) as n from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid() and state = 'active' and query like '%insert into tick_rows%'`,
+        )).rows[0]!.n);
+      try {
+        for (let i = 0; i < 500; i++) storage.sink.write(makeTick(20_000 + i, { symbol: `INFLIGHT${poolMax}USDT` }));
+        await waitFor(async () => (await waitingInserts()) === expected, 10_000, `${expected} inserts waiting on the lock`).catch(async (err) => {
+          console.error((await watcher.query(`select state, wait_event_type, left(query, 60) as q from pg_stat_activity where datname = current_database()`)).rows, storage.pipeline(), logs.lines.filter((l) => Number(l.level) >= 40));
+          throw err;
+        });
+        // Five batches are ready; give the writer time to (wrongly) start more than its bound.
+        await sleep(300);
+        assert.equal(await waitingInserts(), expected);
+        assert.equal(storage.pipeline().bufferDepth, 500, 'the batches in flight still count as buffered');
+        await lock.release().then(() => (released = true));
+        await storage.flush();
+        assert.equal(await countTicks(tdb.url, `symbol = 'INFLIGHT${poolMax}USDT'`), 500);
+        assert.equal(storage.pipeline().ticksStored, 500);
+        assert.equal(storage.pipeline().bufferDepth, 0);
+      } finally {
+        if (!released) await lock.release();
+        await watcher.end();
+        await storage.close();
+      }
+    });
+  }
+
   test('journal unwritable while the database is slow: backpressure, never a drop; drain when it recovers', async () => {
     const { storage, logs, config } = await open('unwritable', { maxBufferedTicks: 100, batchMaxRows: 50, statementTimeoutMs: 500 });
     const lock = await lockTicks();

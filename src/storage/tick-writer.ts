@@ -1,10 +1,12 @@
 /**
  * The one writer: bounded in-memory buffer -> batches (by size or age) -> one `insert ... select from unnest(...)
- * on conflict do nothing` round trip per batch. Overflow beyond the bound goes to the spill journal; the journal is
+ * on conflict do nothing` round trip per batch, up to `batchesInFlight` batches at once (each on its own pool
+ * connection: PostgreSQL works on them in parallel, so a slow statement no longer caps the rate; the rows of a
+ * batch are independent and idempotent, so the order in which batches commit does not matter). Overflow beyond the bound goes to the spill journal; the journal is
  * replayed when the database keeps up again. A data error splits the batch to isolate the bad row. Nothing received
  * is ever dropped: if even the journal fails, write() returns false (backpressure) and ticks wait in memory.
  *
- * Every received tick is in exactly one place: `#buffer` (waiting), `#inflight` (the batch being written),
+ * Every received tick is in exactly one place: `#buffer` (waiting), `#inflight` (the batches being written),
  * `#overflow` (waiting for the journal), `#spilling` (being appended), the journal, or the table (or rejected).
  */
 import pRetry, { AbortError } from 'p-retry';
@@ -24,9 +26,17 @@ export interface WriterOptions {
   readonly batchMaxRows: number;
   readonly batchMaxAgeMs: number;
   readonly maxBufferedTicks: number;
+  /** Batches written at once, each on its own pool connection (default 1). */
+  readonly batchesInFlight?: number;
   /** Retry backoff bounds for a failing batch. */
   readonly retryMinMs?: number;
   readonly retryMaxMs?: number;
+}
+
+/** A batch being written; `journaled` once a copy of it is in the journal (replayed chunks are, from the start). */
+interface Slot {
+  readonly entries: Entry[];
+  journaled: boolean;
 }
 
 interface Entry {
@@ -148,8 +158,11 @@ export class TickWriter implements TickSink {
   readonly #o: Required<WriterOptions>;
 
   readonly #buffer = new Queue<Entry>();
-  #inflight: Entry[] = [];
-  #inflightJournaled = false;
+  #inflight: Slot[] = [];
+  /** Batch writes running (a batch aborted by close stays in #inflight after its write ended). */
+  #running = 0;
+  /** A batch write failed with something other than close's abort (not expected: failures are retried). */
+  #failure: { err: unknown } | undefined;
   readonly #overflow = new Queue<Entry>();
   #spilling: Entry[] = [];
 
@@ -200,6 +213,7 @@ export class TickWriter implements TickSink {
       batchMaxRows: opts.batchMaxRows,
       batchMaxAgeMs: opts.batchMaxAgeMs,
       maxBufferedTicks: opts.maxBufferedTicks,
+      batchesInFlight: Math.max(1, Math.floor(opts.batchesInFlight ?? 1)),
       retryMinMs: opts.retryMinMs ?? 100,
       retryMaxMs: opts.retryMaxMs ?? 5_000,
     };
@@ -276,7 +290,7 @@ export class TickWriter implements TickSink {
   /** Ticks only in memory (not yet in the journal or the table), and of those the ones waiting for the journal. */
   #held(): { ticksInMemory: number; ticksAwaitingJournal: number } {
     const awaiting = this.#overflow.length + this.#spilling.length;
-    const inflight = this.#inflightJournaled ? 0 : this.#inflight.length;
+    const inflight = this.#unjournaledInflight().length;
     return { ticksInMemory: this.#buffer.length + inflight + awaiting, ticksAwaitingJournal: awaiting };
   }
 
@@ -321,7 +335,7 @@ export class TickWriter implements TickSink {
     clearTimeout(this.#spillTimer);
     await this.#replay?.it.return(undefined).catch(() => undefined);
     this.#replay = undefined;
-    const left = [...(this.#inflightJournaled ? [] : this.#inflight), ...this.#buffer.take(Infinity), ...this.#overflow.take(Infinity)];
+    const left = [...this.#unjournaledInflight(), ...this.#buffer.take(Infinity), ...this.#overflow.take(Infinity)];
     if (!this.#spillRunning) left.push(...this.#spilling);
     this.#inflight = [];
     if (left.length > 0) {
@@ -343,17 +357,26 @@ export class TickWriter implements TickSink {
    */
   emergencyJournal(): number {
     this.#closed = true;
-    const left = [...(this.#inflightJournaled ? [] : this.#inflight), ...this.#buffer.take(Infinity), ...this.#overflow.take(Infinity), ...this.#spilling];
+    const left = [...this.#unjournaledInflight(), ...this.#buffer.take(Infinity), ...this.#overflow.take(Infinity), ...this.#spilling];
     if (left.length === 0) return 0;
     this.#journal.appendSync(left.map((e) => e.t), minSeq(left));
-    this.#inflightJournaled = true;
+    for (const slot of this.#inflight) slot.journaled = true;
     return left.length;
   }
 
   // ---- the loop ----
 
   #depth(): number {
-    return this.#buffer.length + this.#inflight.length;
+    let n = this.#buffer.length;
+    for (const slot of this.#inflight) n += slot.entries.length;
+    return n;
+  }
+
+  /** The ticks of the batches being written that the journal does not hold. */
+  #unjournaledInflight(): Entry[] {
+    const out: Entry[] = [];
+    for (const slot of this.#inflight) if (!slot.journaled) out.push(...slot.entries);
+    return out;
   }
 
   #overflowCap(): number {
@@ -368,24 +391,57 @@ export class TickWriter implements TickSink {
 
   async #run(): Promise<void> {
     for (;;) {
+      if (this.#failure) throw this.#failure.err;
+      if (this.#abort.signal.aborted) {
+        // Closing past its deadline: the batches being written give up (they stay in #inflight for close()).
+        if (this.#running === 0) return;
+        await this.#nextWake();
+        continue;
+      }
       this.#refillFromOverflow();
       const flushing = this.#closing || this.#flushWaiters.length > 0;
       const head = this.#buffer.peek();
-      if (head && (flushing || this.#buffer.length >= this.#o.batchMaxRows || this.#ageTimer === undefined)) {
-        const batch = this.#buffer.take(this.#o.batchMaxRows);
-        if (!(await this.#writeInflight(batch))) return;
+      if (head && this.#running < this.#o.batchesInFlight && (flushing || this.#buffer.length >= this.#o.batchMaxRows || this.#ageTimer === undefined)) {
+        this.#launch(this.#buffer.take(this.#o.batchMaxRows));
         continue;
       }
-      // Closing: the buffer is written; what is still in overflow goes to the journal (close() waits for that).
-      if (this.#closing) return;
-      if (!this.#journal.isEmpty && (await this.#replayChunk())) continue;
-      this.#checkFlushWaiters();
-      await new Promise<void>((resolve) => {
-        this.#wakeLoop = resolve;
-        // Re-check journal replay periodically (a segment may have become readable).
-        if (!this.#journal.isEmpty) setTimeout(() => this.#wake(), 50).unref();
-      });
+      if (this.#running === 0) {
+        // Closing: the buffer is written; what is still in overflow goes to the journal (close() waits for that).
+        if (this.#closing) return;
+        if (!this.#journal.isEmpty && (await this.#replayChunk())) continue;
+        this.#checkFlushWaiters();
+      }
+      await this.#nextWake();
     }
+  }
+
+  /** Resolves at the next #wake() (a write, a batch done, the age timer, close); every 50 ms while the journal waits. */
+  #nextWake(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.#wakeLoop = resolve;
+      // Re-check journal replay periodically (a segment may have become readable).
+      if (this.#running === 0 && !this.#journal.isEmpty) setTimeout(() => this.#wake(), 50).unref();
+    });
+  }
+
+  /** Starts writing one batch taken from the buffer; the loop goes on (up to batchesInFlight at once). */
+  #launch(batch: Entry[]): void {
+    const slot: Slot = { entries: batch, journaled: false };
+    this.#inflight.push(slot);
+    this.#running++;
+    this.#store(batch).then(
+      () => {
+        this.#inflight.splice(this.#inflight.indexOf(slot), 1);
+        this.#checkFlushWaiters();
+      },
+      (err: unknown) => {
+        // Aborted by close: the batch stays in #inflight, close() journals it.
+        if (!this.#abort.signal.aborted) this.#failure ??= { err };
+      },
+    ).finally(() => {
+      this.#running--;
+      this.#wake();
+    });
   }
 
   /** Moves ticks that never reached the journal back into the buffer when there is room. */
@@ -396,22 +452,6 @@ export class TickWriter implements TickSink {
       for (const e of this.#overflow.take(room)) this.#buffer.push(e);
       this.#afterOverflowShrunk();
     }
-  }
-
-  /** Writes one batch taken from the buffer; false when aborted by close (the batch stays in #inflight). */
-  async #writeInflight(batch: Entry[]): Promise<boolean> {
-    this.#inflight = batch;
-    this.#inflightJournaled = false;
-    try {
-      await this.#store(batch);
-    } catch (err) {
-      if (this.#abort.signal.aborted) return false;
-      throw err;
-    }
-    this.#inflight = [];
-    this.#inflightJournaled = false;
-    this.#checkFlushWaiters();
-    return true;
   }
 
   /** Replays one chunk of the oldest journal segment; false if nothing could be read now. */
@@ -440,19 +480,16 @@ export class TickWriter implements TickSink {
       return true;
     }
     const entries = next.value.map((t) => ({ t, s: 0 }));
-    this.#inflight = entries;
-    this.#inflightJournaled = true; // already on disk
+    const slot: Slot = { entries, journaled: true }; // already on disk
+    this.#inflight.push(slot);
     try {
       await this.#store(entries);
     } catch (err) {
-      if (this.#abort.signal.aborted) {
-        this.#inflight = [];
-        return false;
-      }
+      if (this.#abort.signal.aborted) return false;
       throw err;
+    } finally {
+      this.#inflight.splice(this.#inflight.indexOf(slot), 1);
     }
-    this.#inflight = [];
-    this.#inflightJournaled = false;
     return true;
   }
 
@@ -560,10 +597,11 @@ export class TickWriter implements TickSink {
     if (this.#closed) return;
     const buffered = this.#buffer.take(Infinity);
     if (buffered.length > 0) this.#overflow.unshiftAll(buffered);
-    if (!this.#inflightJournaled && this.#inflight.length > 0) {
+    for (const slot of this.#inflight) {
+      if (slot.journaled) continue;
       // A copy: the retrying batch stays in memory and will still be written; the replay is idempotent.
-      this.#overflow.unshiftAll(this.#inflight);
-      this.#inflightJournaled = true;
+      this.#overflow.unshiftAll(slot.entries);
+      slot.journaled = true;
     }
     this.#scheduleSpill(0);
   }
@@ -655,7 +693,7 @@ export class TickWriter implements TickSink {
     const over = this.#overflow.peek();
     if (over && over.s <= upTo) return false;
     if (this.#spilling.length > 0 && minSeq(this.#spilling) <= upTo) return false;
-    if (this.#inflight.length > 0 && !(this.#dbDown && this.#inflightJournaled) && minSeq(this.#inflight) <= upTo) return false;
+    for (const slot of this.#inflight) if (!(this.#dbDown && slot.journaled) && minSeq(slot.entries) <= upTo) return false;
     if (!this.#dbDown && this.#journal.minSeq <= upTo) return false;
     return true;
   }
