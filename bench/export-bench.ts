@@ -19,7 +19,8 @@ import pg from 'pg';
 import { openCliSource } from '../src/archive/cli-source.ts';
 import { dayOf } from '../src/archive/day.ts';
 import { DUCKDB_MEMORY_LIMIT } from '../src/archive/duck.ts';
-import { DEFAULT_CHUNK_ROWS, exportDay } from '../src/archive/exporter.ts';
+import { exportDay } from '../src/archive/exporter.ts';
+import { ARCHIVER_CHUNK_ROWS } from '../src/archive/archiver.ts';
 import { DEFAULTS, loadConfig } from '../src/config.ts';
 import { createLogger } from '../src/logger.ts';
 import type { Logger } from '../src/logger.ts';
@@ -231,7 +232,7 @@ function render(f: Figures): string {
   L.push(`| collector RSS, max (no export / exporting) | ${f.baseline.rssMaxMb} / ${f.during.rssMaxMb} MB |`);
   L.push(`| collector's worst second: batch write p99, event-loop delay p99 (no export / exporting) | ${round(f.baseline.batchP99MaxMs, 0)} / ${round(f.during.batchP99MaxMs, 0)} ms, ${round(f.baseline.loopP99MaxMs, 0)} / ${round(f.during.loopP99MaxMs, 0)} ms |`);
   L.push('');
-  L.push(`Method: the collector is the compiled child process (\`node dist/src/main.js\`), defaults except the simulator's URLs, \`BACKFILL_ENABLED=0\`, \`STATS_INTERVAL_MS=1000\` and, in step 3, \`ARCHIVE_DIR\` (PG_POOL_MAX ${DEFAULTS.PG_POOL_MAX}: the export shares the writer's pool). Its automatic archiver (first pass 10 s after start: \`ARCHIVE_CHECK_INTERVAL_MS=10000\`) found the day closed (older than \`ARCHIVE_GRACE_MS\`) and exported it: ${fmtInt(DEFAULT_CHUNK_ROWS)}-row \`COPY ... TO STDOUT\` chunks into a DuckDB stage (1 thread, ${DUCKDB_MEMORY_LIMIT}), then zstd Parquet, read back and checked. The export window is the one the collector logged (\`day archived\`, with its duration); latency is \`pg_xact_commit_timestamp(xmin) - trade_time\` of every live row sent in that window (\`track_commit_timestamp = on\`). Simulator, collector, DuckDB and PostgreSQL share the machine's cores.`);
+  L.push(`Method: the collector is the compiled child process (\`node dist/src/main.js\`), defaults except the simulator's URLs, \`BACKFILL_ENABLED=0\`, \`STATS_INTERVAL_MS=1000\` and, in step 3, \`ARCHIVE_DIR\` (PG_POOL_MAX ${DEFAULTS.PG_POOL_MAX}: the export shares the writer's pool). Its automatic archiver (first pass 10 s after start: \`ARCHIVE_CHECK_INTERVAL_MS=10000\`) found the day closed (older than \`ARCHIVE_GRACE_MS\`) and exported it: ${fmtInt(ARCHIVER_CHUNK_ROWS)}-row \`COPY ... TO STDOUT\` chunks into a DuckDB stage (1 thread, ${DUCKDB_MEMORY_LIMIT}), then zstd Parquet, read back and checked. The export window is the one the collector logged (\`day archived\`, with its duration); latency is \`pg_xact_commit_timestamp(xmin) - trade_time\` of every live row sent in that window (\`track_commit_timestamp = on\`). Simulator, collector, DuckDB and PostgreSQL share the machine's cores.`);
   L.push('');
   return L.join('\n');
 }

@@ -31,7 +31,7 @@ const USAGE = `Usage: npm run simulate -- [options]
 Control API on the Binance port: GET /__sim/status; POST /__sim/fault with a JSON body
   {"exchange":"binance"|"okx","kind":"<fault kind>","count":1}   (count optional: the next n sockets/upgrades)
   e.g. curl -X POST -d '{"exchange":"okx","kind":"reset"}' http://127.0.0.1:<port>/__sim/fault
-POST /__sim/rest-fault {"exchange","kind":"fail500"|"rateLimit429","count","retryAfterSeconds"}; POST /__sim/rate
+POST /__sim/rest-fault {"exchange","kind":"fail500"|"rateLimit429"|"rateLimit200" (OKX),"count","retryAfterSeconds"}; POST /__sim/rate
 {"tradesPerSecond":n}; POST /__sim/pause, /__sim/resume, /__sim/step {"n":k}.`;
 
 class UsageError extends Error {}
