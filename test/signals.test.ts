@@ -66,6 +66,10 @@ describe('signals on a real collector process', () => {
       const r = await sqlRows<{ n: string }>(db.url, 'select count(*) as n from ticks').catch(() => [{ n: '0' }]);
       return Number(r[0]!.n) > 200;
     }, 20_000, 'ticks stored');
+    // DuckDB (the archive's) is opened only in the archive child: its native library is not in the collector's memory.
+    const maps = readFileSync(`/proc/${child.proc.pid}/maps`, 'utf8');
+    assert.ok(!/duckdb/i.test(maps), 'no DuckDB library mapped in the collector process');
+    assert.ok(/\.node$|libc\.so/m.test(maps), 'the maps file lists libraries');
     const sentAt = Date.now();
     child.proc.kill('SIGTERM');
     const exit = await child.exited;

@@ -3,7 +3,6 @@
  * UTC, and no extension downloads (Parquet and ICU are built in; nothing is fetched at run time). In this process
  * (CLIs, tests) or in a child process (duck-remote.ts: the collector's archiver).
  */
-import { DuckDBInstance } from '@duckdb/node-api';
 import type { DuckDBConnection } from '@duckdb/node-api';
 
 /** DuckDB memory cap per instance; past it, it spills to its temp directory. */
@@ -42,6 +41,10 @@ export const openDuck: DuckFactory = async (opts = {}) => {
     autoload_known_extensions: 'false',
   };
   if (opts.tempDir) options.temp_directory = opts.tempDir;
+  // Loaded here, not at the top: the collector's process imports this module (exporter.ts, archive-reader.ts) but
+  // opens DuckDB only in its archive child; a static import put DuckDB's native library in the collector's RSS
+  // (idle: 96 MB with it, see BENCHMARKS.md).
+  const { DuckDBInstance } = await import('@duckdb/node-api');
   const instance = await DuckDBInstance.create(':memory:', options);
   let conn: DuckDBConnection;
   try {
