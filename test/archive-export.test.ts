@@ -1,8 +1,10 @@
 /** Export of symbol-days to Parquet/CSV with manifests, read back with DuckDB, against a real PostgreSQL. */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { readTicks } from '../src/archive/archive-reader.ts';
 import { ArchiveError } from '../src/archive/archive-error.ts';
@@ -112,6 +114,43 @@ describe('archive export', () => {
     } finally {
       await duck.close();
     }
+  });
+
+  // pyarrow is not an npm or Debian package here: the test runs where `python3` (or PYARROW_PYTHON) can import it.
+  const python = process.env.PYARROW_PYTHON ?? 'python3';
+  const pyarrow = spawnSync(python, ['-c', 'import pyarrow; print(pyarrow.__version__)'], { encoding: 'utf8' });
+  const pyarrowSkip = pyarrow.status === 0 ? false : `pyarrow is not importable by ${python} (set PYARROW_PYTHON to a python that has it)`;
+  test(`pyarrow${pyarrow.status === 0 ? ` ${pyarrow.stdout.trim()}` : ''} reads the Parquet files: same rows, exact decimals, ids past 2^53`, { skip: pyarrowSkip }, async () => {
+    const out = root('pa');
+    for (const inst of [binance, okx, { exchange: 'binance', symbol: 'PEPEUSDT' }]) {
+      assert.equal((await exportDay({ source: storage, root: out, inst, day: DAY_A, format: 'parquet', logger: silentLogger })).kind, 'archived');
+    }
+    const files = (await listArchived(out)).map((f) => f.path);
+    assert.equal(files.length, 3);
+    const script = fileURLToPath(new URL('./fixtures/read-parquet-pyarrow.py', import.meta.url));
+    const run = spawnSync(python, [script, ...files], { encoding: 'utf8', maxBuffer: 64 << 20 });
+    assert.equal(run.status, 0, run.stderr);
+    const read = run.stdout.trim().split('\n').map((l) => JSON.parse(l) as { path: string; schema: Record<string, string>; rows: Array<Record<string, unknown>> });
+    for (const f of read) {
+      const [exchange, symbol] = f.path.split('/').slice(-3, -1) as [string, string];
+      const table = (await sqlExec(tdb.url,
+        `select exchange, symbol, trade_id::text, price::text, qty::text, side, (extract(epoch from trade_time) * 1000000)::int8::text as us, source
+         from ticks where exchange = $1 and symbol = $2 and trade_time >= ($3 || 'T00:00:00Z')::timestamptz and trade_time < ($3 || 'T00:00:00Z')::timestamptz + interval '1 day'
+         order by trade_time, trade_id`,
+        [exchange, symbol, DAY_A])).rows.map((t) => Object.values(t));
+      assert.ok(table.length > 0);
+      assert.deepEqual(
+        f.rows.map((r) => [r.exchange, r.symbol, r.trade_id, r.price, r.qty, r.side, r.trade_time_us, r.source])
+          .sort((a, b) => cmpBig(a[6], b[6]) || cmpBig(a[2], b[2])),
+        table,
+        `${f.path} read by pyarrow equals the table`,
+      );
+      assert.equal(f.schema.trade_id, 'int64');
+    }
+    const pepe = read.find((f) => f.path.includes('PEPEUSDT'))!;
+    assert.equal(pepe.rows[0]!.trade_id, '9007199254740993');
+    assert.equal(pepe.schema.price, 'string', 'values past DECIMAL(38,18) are strings');
+    assert.match(read.find((f) => f.path.includes('BTCUSDT'))!.schema.price!, /^decimal128\(38, 18\)$/);
   });
 
   test('CSV export: zstd CSV with exact text and microsecond UTC times, verified by DuckDB', async () => {
@@ -247,3 +286,10 @@ describe('archive export', () => {
     assert.ok(max <= 2 && max >= 1, `collector connections seen: ${max} (PG_POOL_MAX=2)`);
   });
 });
+
+
+function cmpBig(a: unknown, b: unknown): number {
+  const x = BigInt(String(a));
+  const y = BigInt(String(b));
+  return x < y ? -1 : x > y ? 1 : 0;
+}

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { openStorage } from '../src/storage/storage.ts';
+import { splitRound } from '../src/storage/tick-writer.ts';
 import type { Storage } from '../src/storage/storage.ts';
 import type { StorageConfig } from '../src/config.ts';
 import { captureLogs } from './helpers/log-capture.ts';
@@ -153,6 +154,28 @@ describe('tick writer', () => {
     await waitFor(async () => (await segments(config.spillDir)).length === 0, 10_000, 'journal removed');
     assert.equal(storage.pipeline().journalTicks, 0);
     await storage.close();
+  });
+
+  test('a round of batches written at once groups ticks by instrument: one instrument cut per batch boundary, arrival order kept', () => {
+    const symbols = ['A', 'B', 'C', 'D'];
+    const entries = Array.from({ length: 1000 }, (_v, i) => ({ t: { exchange: 'binance', symbol: symbols[i % 4]!, tradeId: i } }));
+    const batches = splitRound(entries, 500);
+    assert.equal(batches.length, 2);
+    assert.deepEqual(batches.map((b) => b.length), [500, 500]);
+    // every instrument lives in a single batch (here they fit exactly); within each batch, ids increase
+    const owners = (es: typeof batches) => symbols.map((sym) => es.filter((b) => b.some((e) => e.t.symbol === sym)).length);
+    assert.deepEqual(owners(batches), [1, 1, 1, 1]);
+    // 3 instruments in 2 batches: one instrument is cut at the boundary, the others stay whole
+    const three = splitRound(entries.filter((e) => e.t.symbol !== 'D').slice(0, 700), 500);
+    assert.deepEqual(three.map((b) => b.length), [500, 200]);
+    assert.deepEqual(owners(three).sort(), [0, 1, 1, 2]);
+    for (const b of batches) for (const sym of symbols) {
+      const ids = b.filter((e) => e.t.symbol === sym).map((e) => e.t.tradeId);
+      assert.deepEqual(ids, [...ids].sort((x, y) => x - y));
+    }
+    assert.deepEqual(batches.flat().map((e) => e.t.tradeId).sort((x, y) => x - y), entries.map((e) => e.t.tradeId));
+    assert.deepEqual(splitRound(entries.slice(0, 300), 500), [entries.slice(0, 300)], 'one batch: unchanged');
+    assert.deepEqual(splitRound([], 500), []);
   });
 
   for (const [poolMax, expected] of [[3, 2], [2, 1]] as const) {

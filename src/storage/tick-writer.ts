@@ -1,9 +1,9 @@
 /**
  * The one writer: bounded in-memory buffer -> batches (by size or age) -> one `insert ... select from unnest(...)
  * on conflict do nothing` round trip per batch, up to `batchesInFlight` batches at once (each on its own pool
- * connection: PostgreSQL works on them in parallel, so a slow statement no longer caps the rate; the rows of a
- * batch are independent and idempotent, so the order in which batches commit does not matter). Overflow beyond the bound goes to the spill journal; the journal is
- * replayed when the database keeps up again. A data error splits the batch to isolate the bad row. Nothing received
+ * connection: PostgreSQL works on them in parallel, so one slow statement no longer caps the rate; rows are
+ * idempotent, so the order in which batches commit does not matter). Overflow beyond the bound goes to the spill
+ * journal; the journal is replayed when the database keeps up again. A data error splits the batch to isolate the bad row. Nothing received
  * is ever dropped: if even the journal fails, write() returns false (backpressure) and ticks wait in memory.
  *
  * Every received tick is in exactly one place: `#buffer` (waiting), `#inflight` (the batches being written),
@@ -401,8 +401,10 @@ export class TickWriter implements TickSink {
       this.#refillFromOverflow();
       const flushing = this.#closing || this.#flushWaiters.length > 0;
       const head = this.#buffer.peek();
-      if (head && this.#running < this.#o.batchesInFlight && (flushing || this.#buffer.length >= this.#o.batchMaxRows || this.#ageTimer === undefined)) {
-        this.#launch(this.#buffer.take(this.#o.batchMaxRows));
+      if (head && this.#running === 0 && (flushing || this.#buffer.length >= this.#o.batchMaxRows || this.#ageTimer === undefined)) {
+        // One round: one batch, or (when more than a batch waits) up to batchesInFlight batches at once, each
+        // holding whole instruments where it can (see splitRound), and the next round once they are all written.
+        for (const batch of splitRound(this.#buffer.take(this.#o.batchMaxRows * this.#o.batchesInFlight), this.#o.batchMaxRows)) this.#launch(batch);
         continue;
       }
       if (this.#running === 0) {
@@ -431,7 +433,7 @@ export class TickWriter implements TickSink {
     this.#running++;
     this.#store(batch).then(
       () => {
-        this.#inflight.splice(this.#inflight.indexOf(slot), 1);
+        this.#dropSlot(slot);
         this.#checkFlushWaiters();
       },
       (err: unknown) => {
@@ -442,6 +444,12 @@ export class TickWriter implements TickSink {
       this.#running--;
       this.#wake();
     });
+  }
+
+  /** Forgets a written batch (close may have emptied #inflight already). */
+  #dropSlot(slot: Slot): void {
+    const i = this.#inflight.indexOf(slot);
+    if (i >= 0) this.#inflight.splice(i, 1);
   }
 
   /** Moves ticks that never reached the journal back into the buffer when there is room. */
@@ -488,7 +496,7 @@ export class TickWriter implements TickSink {
       if (this.#abort.signal.aborted) return false;
       throw err;
     } finally {
-      this.#inflight.splice(this.#inflight.indexOf(slot), 1);
+      this.#dropSlot(slot);
     }
     return true;
   }
@@ -708,6 +716,30 @@ export class TickWriter implements TickSink {
       }
     }
   }
+}
+
+/**
+ * Splits a round's entries into ceil(n / maxRows) batches of at most `maxRows`, grouped by instrument: batches
+ * written at once must not interleave their keys. Two batches holding the same instruments' consecutive trade ids,
+ * inserted concurrently, put one's keys between the other's in the unique index, and the page splits that follow
+ * leave leaf pages half full (measured on 1M ticks: 97.2 -> 102.4 bytes per tick). Grouped, each batch holds whole
+ * instruments except one cut at each batch boundary (its lower ids in one batch, its higher in the next), so each
+ * instrument's ids still reach the index in increasing runs. Within an instrument, ticks keep their arrival order.
+ */
+export function splitRound<T extends { readonly t: { readonly exchange: string; readonly symbol: string } }>(entries: T[], maxRows: number): T[][] {
+  if (entries.length <= maxRows) return entries.length > 0 ? [entries] : [];
+  const groups = new Map<string, T[]>();
+  for (const e of entries) {
+    const key = `${e.t.exchange}\u0000${e.t.symbol}`;
+    let g = groups.get(key);
+    if (!g) groups.set(key, (g = []));
+    g.push(e);
+  }
+  const grouped: T[] = [];
+  for (const g of groups.values()) for (const e of g) grouped.push(e);
+  const batches: T[][] = [];
+  for (let i = 0; i < grouped.length; i += maxRows) batches.push(grouped.slice(i, i + maxRows));
+  return batches;
 }
 
 function minSeq(entries: readonly Entry[]): number {
