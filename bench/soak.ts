@@ -46,9 +46,18 @@ const SYMBOLS: ReadonlyArray<{ exchange: SimExchange; symbol: string }> = [
 const FD_TOLERANCE = 2;
 const CLOSE_WAIT_GRACE_MS = 10_000;
 const POOL_MAX = 3;
-/** RSS slope limit over the second half: max(1 MB/min, RSS_NOISE_MB / half length in minutes). */
+/**
+ * RSS slope limit over the second half: max(1 MB/min, allowance / half length in minutes). The allowance is the GC
+ * sawtooth (15 MB) once the half is 2 minutes or longer; a shorter half still holds the process's warm-up (a 60 s soak
+ * grew 72 -> 94 MB over its first minute, alone on the machine, then stayed flat), so it gets 30 MB.
+ */
 const RSS_SLOPE_FLOOR_MB_PER_MIN = 1;
 const RSS_NOISE_MB = 15;
+const RSS_WARMUP_NOISE_MB = 30;
+const RSS_WARMUP_HALF_MINUTES = 2;
+/** Heap used (V8's live objects, from the stats file) is flat after warm-up: its floor may rise 10 MB or 0.5 MB/min. */
+const HEAP_SLOPE_FLOOR_MB_PER_MIN = 0.5;
+const HEAP_NOISE_MB = 10;
 /** After the simulator is paused: how long the collector gets to store and backfill everything. */
 const COMPLETE_TIMEOUT_MS = 90_000;
 
@@ -119,21 +128,34 @@ function faultInterval(opts: SoakOptions, activeMs: number): number {
 }
 
 /**
- * The lowest RSS of each of 10 equal time buckets: a leak raises this floor, while the garbage collector's sawtooth
- * mostly moves the peaks, so the slope is fitted through these points.
+ * The lowest value (RSS or heap used) of each of 10 equal time buckets: a leak raises this floor, while the garbage
+ * collector's sawtooth mostly moves the peaks, so the slope is fitted through these points.
  */
-function lowerEnvelope(samples: readonly Sample[]): Array<{ t: number; rssMb: number }> {
-  if (samples.length < 2) return samples.map((x) => ({ t: x.t, rssMb: x.rssMb }));
-  const t0 = samples[0]!.t;
-  const width = Math.max(1, (samples[samples.length - 1]!.t - t0) / 10);
-  const buckets = new Map<number, { t: number; rssMb: number }>();
-  for (const x of samples) {
-    if (!Number.isFinite(x.rssMb)) continue;
+function lowerEnvelope(samples: readonly Sample[], value: (s: Sample) => number | null): Array<{ t: number; mb: number }> {
+  const known = samples.flatMap((x) => {
+    const mb = value(x);
+    return mb !== null && Number.isFinite(mb) ? [{ t: x.t, mb }] : [];
+  });
+  if (known.length < 2) return known;
+  const t0 = known[0]!.t;
+  const width = Math.max(1, (known[known.length - 1]!.t - t0) / 10);
+  const buckets = new Map<number, { t: number; mb: number }>();
+  for (const x of known) {
     const k = Math.min(9, Math.floor((x.t - t0) / width));
     const b = buckets.get(k);
-    if (!b || x.rssMb < b.rssMb) buckets.set(k, { t: x.t, rssMb: x.rssMb });
+    if (!b || x.mb < b.mb) buckets.set(k, x);
   }
   return [...buckets.values()].sort((a, b) => a.t - b.t);
+}
+
+/** Slope (MB/min) of the floor of `value` over `half`, and its limit: max(floorPerMin, allowance ÷ the half's minutes). */
+function floorSlope(half: readonly Sample[], value: (s: Sample) => number | null, allowanceMb: number, floorPerMin: number): { slope: number; limit: number } {
+  const floor = lowerEnvelope(half, value);
+  const halfMinutes = (half[half.length - 1]!.t - half[0]!.t) / 60;
+  return {
+    slope: slope(floor.map((x) => x.t / 60), floor.map((x) => x.mb)),
+    limit: Math.max(floorPerMin, allowanceMb / Math.max(halfMinutes, 1e-9)),
+  };
 }
 
 function median(xs: number[]): number {
@@ -283,10 +305,9 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
     // Verdict.
     const samples = s.samples;
     const half = samples.filter((x) => x.t >= samples[samples.length - 1]!.t / 2);
-    const floor = lowerEnvelope(half);
-    const rssSlope = slope(floor.map((x) => x.t / 60), floor.map((x) => x.rssMb));
     const halfMinutes = (half[half.length - 1]!.t - half[0]!.t) / 60;
-    const rssLimit = Math.max(RSS_SLOPE_FLOOR_MB_PER_MIN, RSS_NOISE_MB / Math.max(halfMinutes, 1e-9));
+    const rss = floorSlope(half, (x) => x.rssMb, halfMinutes < RSS_WARMUP_HALF_MINUTES ? RSS_WARMUP_NOISE_MB : RSS_NOISE_MB, RSS_SLOPE_FLOOR_MB_PER_MIN);
+    const heap = floorSlope(half, (x) => x.heapMb, HEAP_NOISE_MB, HEAP_SLOPE_FLOOR_MB_PER_MIN);
     const resets = finalStats?.pool?.resets ?? 0;
     const reconnects = Math.max(0, ...samples.map((x) => x.reconnects));
     const checks: Check[] = [
@@ -294,7 +315,8 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
       { name: `TCP sockets back to baseline (within ${FD_TOLERANCE})`, value: `${baseTcp} → ${endTcp}`, ok: endTcp - baseTcp <= FD_TOLERANCE },
       { name: `no CLOSE_WAIT older than ${CLOSE_WAIT_GRACE_MS / 1000} s`, value: `oldest ${round(s.maxCloseWaitMs / 1000, 1)} s`, ok: s.maxCloseWaitMs < CLOSE_WAIT_GRACE_MS },
       { name: `database connections never above PG_POOL_MAX (${POOL_MAX})`, value: `max ${s.maxDbConnections}`, ok: s.maxDbConnections <= POOL_MAX },
-      { name: `RSS slope over the second half ≤ ${round(rssLimit, 1)} MB/min`, value: `${round(rssSlope, 2)} MB/min`, ok: rssSlope <= rssLimit },
+      { name: `RSS slope over the second half ≤ ${round(rss.limit, 1)} MB/min`, value: `${round(rss.slope, 2)} MB/min`, ok: rss.slope <= rss.limit },
+      { name: `heap used slope over the second half ≤ ${round(heap.limit, 1)} MB/min`, value: `${round(heap.slope, 2)} MB/min`, ok: heap.slope <= heap.limit },
       { name: 'every id stored before the stop (backfill finished)', value: complete ? 'yes' : `not within ${COMPLETE_TIMEOUT_MS / 1000} s`, ok: complete },
       { name: 'zero missing', value: String(audit.missing), ok: audit.missing === 0 },
       { name: 'zero duplicate', value: String(audit.duplicates), ok: audit.duplicates === 0 },
@@ -375,7 +397,8 @@ export function markdown(r: SoakResult, opts: SoakOptions, svgName: string): str
   L.push(`- FDs and TCP sockets: median of 3 samples at the end (simulator paused, everything stored) minus the median of the baseline samples (5 s after every connection went live) must be at most ${FD_TOLERANCE}.`);
   L.push(`- CLOSE_WAIT: each socket inode in CLOSE_WAIT is timed from the first sample that shows it; none may reach ${CLOSE_WAIT_GRACE_MS / 1000} s (ALARM_CLOSE_WAIT_GRACE_MS).`);
   L.push(`- Database connections: \`pg_stat_activity\` rows with \`application_name = 'market-collector'\` on the soak's database, every second, never above PG_POOL_MAX.`);
-  L.push(`- RSS slope: least-squares line through the lowest RSS sample of each tenth of the second half (a leak lifts that floor; the GC sawtooth mostly moves the peaks), in MB/min; limit max(${RSS_SLOPE_FLOOR_MB_PER_MIN} MB/min, ${RSS_NOISE_MB} MB ÷ the half's length in minutes), i.e. a short run may not grow more than ${RSS_NOISE_MB} MB along the fitted line (the GC sawtooth alone reaches a few MB), a long one not more than ${RSS_SLOPE_FLOOR_MB_PER_MIN} MB/min.`);
+  L.push(`- RSS slope: least-squares line through the lowest RSS sample of each tenth of the second half (a leak lifts that floor; the GC sawtooth mostly moves the peaks), in MB/min; limit max(${RSS_SLOPE_FLOOR_MB_PER_MIN} MB/min, ${RSS_NOISE_MB} MB ÷ the half's length in minutes), i.e. a run may not grow more than ${RSS_NOISE_MB} MB along the fitted line (the GC sawtooth alone reaches a few MB), a long one not more than ${RSS_SLOPE_FLOOR_MB_PER_MIN} MB/min; a half shorter than ${RSS_WARMUP_HALF_MINUTES} minutes still holds the warm-up (V8 growing its heap, pg and ws buffers) and may grow ${RSS_WARMUP_NOISE_MB} MB.`);
+  L.push(`- Heap used slope: the same fit through the collector's own heapUsed (its stats file, every second): V8's live objects, where a leak of ticks, frames or map entries shows first; limit max(${HEAP_SLOPE_FLOOR_MB_PER_MIN} MB/min, ${HEAP_NOISE_MB} MB ÷ the half's length in minutes).`);
   L.push('- Audit: for every symbol, every id from the first stored to the last the simulator emitted before it was paused must be in the table once, with price, qty, side and trade time equal to the tape (gaps from faults and the outage are backfilled over the simulator\'s REST API by the collector).');
   L.push('');
   return L.join('\n');
