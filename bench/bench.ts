@@ -1,7 +1,7 @@
 /**
  * `npm run bench [-- --quick] [--rates 400,4000,20000,50000] [--clients floor,tardis,collector] [--repeat N]
  *   [--seconds S] [--warmup S] [--idle S] [--sweep 50000,60000,...] [--sweep-seconds S] [--only idle,curve,sweep,storage,layout,export]
- *   [--collector-flags "--max-semi-space-size=2"] [--profile DIR] [--out FILE]`
+ *   [--collector-flags "--max-semi-space-size=2"] [--collector-env "BATCH_MAX_AGE_MS=250"] [--profile DIR] [--out FILE]`
  *
  * One run on one machine, every client against the same simulator feed (4 symbols, two exchanges), one after another:
  *  1. idle: the collector with no trades, heartbeats only (CPU, RSS);
@@ -46,7 +46,14 @@ const quick = args.flags.has('quick');
 const RATES = listArg(args, 'rates', [400, 4_000, 20_000, 50_000]);
 const CLIENTS = (args.values.get('clients') ?? 'floor,tardis,collector').split(',').map((s) => s.trim()) as ClientKind[];
 const REPEAT = numberArg(args, 'repeat', 1);
-const WARMUP = numberArg(args, 'warmup', quick ? 3 : 8);
+const FIXED_WARMUP = args.values.has('warmup') ? numberArg(args, 'warmup', 0) : null;
+/**
+ * Warm-up before each window: what a client needs for V8 to finish optimising its hot code, so the windows measure
+ * the steady state a months-long service runs in. That takes a number of calls, not seconds: a collector at 400
+ * ticks/s was still compiling 36 functions in its 30th-40th second (--trace-opt) and its CPU fell from 35 to 24
+ * ms/s between its first and its third 30 s; so 24,000 trades' worth, 8 to 60 s.
+ */
+const warmupSeconds = (rate: number) => FIXED_WARMUP ?? (quick ? 3 : Math.round(Math.min(60, Math.max(8, 24_000 / Math.max(rate, 1)))));
 const FIXED_SECONDS = args.values.has('seconds') ? numberArg(args, 'seconds', 0) : null;
 /** Low rates get longer windows: the CPU clock counts in 10 ms steps and a 400 ticks/s client uses a few % of a core. */
 const windowSeconds = (rate: number) => FIXED_SECONDS ?? (quick ? 5 : rate <= 4_000 ? 30 : 20);
@@ -55,8 +62,16 @@ const SWEEP = listArg(args, 'sweep', quick ? [50_000] : [50_000, 60_000, 70_000,
 const SWEEP_SECONDS = numberArg(args, 'sweep-seconds', quick ? 6 : 20);
 const ONLY = new Set((args.values.get('only') ?? 'idle,curve,sweep,storage,layout,export').split(',').map((s) => s.trim()));
 const COLLECTOR_FLAGS = (args.values.get('collector-flags') ?? '').split(' ').filter((s) => s !== '');
+/** `--collector-env "BATCH_MAX_AGE_MS=250 STATS_INTERVAL_MS=1000"`: settings to try (A/B runs write no BENCHMARKS.md). */
+const COLLECTOR_ENV = Object.fromEntries(
+  (args.values.get('collector-env') ?? '').split(' ').filter((s) => s !== '').map((kv) => {
+    const eq = kv.indexOf('=');
+    if (eq <= 0) throw new Error(`--collector-env: "${kv}" is not NAME=value`);
+    return [kv.slice(0, eq), kv.slice(eq + 1)];
+  }),
+);
 const PROFILE_DIR = args.values.get('profile') ?? null;
-const OUT = args.values.get('out') ?? (quick || ONLY.size < 4 || COLLECTOR_FLAGS.length > 0 ? null : join(PROJECT_ROOT, 'BENCHMARKS.md'));
+const OUT = args.values.get('out') ?? (quick || ONLY.size < 4 || COLLECTOR_FLAGS.length > 0 || Object.keys(COLLECTOR_ENV).length > 0 ? null : join(PROJECT_ROOT, 'BENCHMARKS.md'));
 /** The rate whose collector window gives the latency and the COPY floor's rows. */
 const REFERENCE_RATE = RATES.includes(20_000) ? 20_000 : RATES[RATES.length - 1]!;
 
@@ -120,9 +135,10 @@ async function main(): Promise<void> {
       rates: RATES,
       clients: CLIENTS,
       repeat: REPEAT,
-      warmupSeconds: WARMUP,
+      warmupSeconds,
       windowSeconds,
       collectorFlags: COLLECTOR_FLAGS,
+      collectorEnv: COLLECTOR_ENV,
       profileDir: PROFILE_DIR,
       tardisDir: tardis?.dir ?? null,
       commitTimestamps: commitTs,
@@ -163,7 +179,7 @@ async function main(): Promise<void> {
     if (ONLY.has('storage')) {
       sim.setRate(0);
       if (csv) copy = await copyFloor(db.url, csv, say);
-      insert = await insertPattern(sim, db.url, REFERENCE_RATE, WARMUP, windowSeconds(REFERENCE_RATE), say);
+      insert = await insertPattern(sim, db.url, REFERENCE_RATE, warmupSeconds(REFERENCE_RATE), windowSeconds(REFERENCE_RATE), say);
       sections.push(storageMarkdown({ copy, insert, sweep, points: summarize(runs) }));
     }
 
@@ -182,7 +198,7 @@ async function main(): Promise<void> {
       load: [load0, loadavg()[0]!],
       argv: process.argv.slice(2).join(' '),
     });
-    sections.push(methodMarkdown({ quick, warmup: WARMUP, windowSeconds, idleSeconds: IDLE_SECONDS, collectorFlags: COLLECTOR_FLAGS, commitTs, tardis }));
+    sections.push(methodMarkdown({ quick, warmupSeconds, windowSeconds, idleSeconds: IDLE_SECONDS, collectorFlags: COLLECTOR_FLAGS, commitTs, tardis }));
     if (runs.length > 0) sections.push(detailMarkdown(runs));
     const md = [machine.markdown, ...sections].join('\n');
     process.stdout.write(`\n${md}\n`);

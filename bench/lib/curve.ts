@@ -21,7 +21,7 @@ import { commitLatency } from './latency.ts';
 import type { LatencyResult } from './latency.ts';
 import { startNode } from './node-proc.ts';
 import type { NodeProcess } from './node-proc.ts';
-import { cpuMicros, machineCores, machineTicks, peakRssBytes, rssBytes } from './proc.ts';
+import { cpuMicros, machineCores, machineTicks, peakRssBytes, rssBytes, threadCpuMicros } from './proc.ts';
 import { mb } from './stats.ts';
 
 export type ClientKind = 'floor' | 'tardis' | 'collector';
@@ -40,10 +40,12 @@ export interface CurveOptions {
   readonly clients: readonly ClientKind[];
   /** Rounds over every (rate, client); the report takes medians. */
   readonly repeat: number;
-  readonly warmupSeconds: number;
+  readonly warmupSeconds: (rate: number) => number;
   readonly windowSeconds: (rate: number) => number;
   /** Extra node flags for the collector (e.g. V8 heap flags to try). */
   readonly collectorFlags: readonly string[];
+  /** Extra settings for the collector (A/B runs). */
+  readonly collectorEnv?: Readonly<Record<string, string>>;
   /** Write a `--cpu-prof` profile of every collector run here. */
   readonly profileDir: string | null;
   /** Where tardis-dev is installed (bench/lib/peers.ts); null leaves the tardis client out. */
@@ -83,6 +85,8 @@ export interface ClientRun {
   readonly rssPeakMb: number;
   /** Cores the whole machine kept busy during the window (this client, the simulator, PostgreSQL, everyone else). */
   readonly machineCores: number;
+  /** Share of the window's CPU spent on the process's main thread (the rest: GC and compiler workers, libuv). */
+  readonly mainThreadShare: number;
   readonly latency?: LatencyResult;
   readonly window?: TapeWindow;
 }
@@ -116,15 +120,16 @@ export async function runCurve(o: CurveOptions): Promise<ClientRun[]> {
 
 async function runClient(o: CurveOptions, client: ClientKind, rate: number, round: number): Promise<ClientRun> {
   const seconds = o.windowSeconds(rate);
-  o.say(`curve: ${client} at ${rate} ticks/s (round ${round}): warm-up ${o.warmupSeconds} s, window ${seconds} s`);
+  o.say(`curve: ${client} at ${rate} ticks/s (round ${round}): warm-up ${o.warmupSeconds(rate)} s, window ${seconds} s`);
   o.sim.setRate(perSymbol(rate));
   const proc = await startClient(o, client, `${client}-${rate}-${round}`);
   try {
-    await sleep(o.warmupSeconds * 1000);
+    await sleep(o.warmupSeconds(rate) * 1000);
     const firstIds = lastIds(o.sim);
     const e0 = emittedTotal(o.sim);
     const m0 = machineTicks();
     const cpu0 = cpuMicros(proc.pid);
+    const threads0 = threadCpuMicros(proc.pid);
     const from = Date.now();
     const rss: number[] = [];
     while (Date.now() - from < seconds * 1000) {
@@ -132,7 +137,9 @@ async function runClient(o: CurveOptions, client: ClientKind, rate: number, roun
       rss.push(rssBytes(proc.pid));
     }
     const cpu1 = cpuMicros(proc.pid);
+    const threads = threadDelta(threads0, threadCpuMicros(proc.pid));
     const to = Date.now();
+    o.say(`  CPU by thread: ${[...threads.byName].filter(([, us]) => us > 0).sort((a, b) => b[1] - a[1]).map(([n, us]) => `${n} ${Math.round(us / 1000)} ms`).join(', ')}`);
     const m1 = machineTicks();
     const e1 = emittedTotal(o.sim);
     const window: TapeWindow = { from, to, firstIds, lastIds: lastIds(o.sim) };
@@ -165,12 +172,25 @@ async function runClient(o: CurveOptions, client: ClientKind, rate: number, roun
       rssMaxMb: mb(Math.max(...rss)),
       rssPeakMb: mb(peak),
       machineCores: machineCores(m0, m1, span),
+      mainThreadShare: threads.total > 0 ? (threads.byName.get('main') ?? 0) / threads.total : NaN,
       ...(latency ? { latency } : {}),
       ...(client === 'collector' ? { window } : {}),
     };
   } finally {
     await stopClient(proc, client);
   }
+}
+
+/** CPU per thread name over a window (threads that started in it count from 0), and its total. */
+function threadDelta(before: Map<string, number>, after: Map<string, number>): { byName: Map<string, number>; total: number } {
+  const byName = new Map<string, number>();
+  let total = 0;
+  for (const [name, us] of after) {
+    const d = us - (before.get(name) ?? 0);
+    byName.set(name, d);
+    total += d;
+  }
+  return { byName, total };
 }
 
 /** The collector at rate 0 (heartbeats only): CPU and RSS of a fresh process once its sockets are live. */
@@ -225,6 +245,7 @@ async function startClient(o: CurveOptions, client: ClientKind, tag: string): Pr
     METRICS_PORT: String(await freePort()),
     PID_FILE: join(dir, 'collector.pid'),
     SPILL_DIR: join(dir, 'spill'),
+    ...o.collectorEnv,
   }, flags);
   await p.waitForLine((l) => l.msg === 'collector started', 90_000, 'collector started');
   await waitFor(() => p.lines.filter((l) => l.msg === 'connection state' && l.to === 'live').length >= 2, 30_000, 'both connections live');

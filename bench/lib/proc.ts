@@ -26,6 +26,34 @@ export function cpuMicros(pid: number): number {
   return ((utime + stime) * 1_000_000) / clockTicksPerSecond();
 }
 
+/**
+ * CPU time (µs) of each thread of the process, summed by thread name (/proc/<pid>/task/<tid>/stat): the main
+ * thread carries the process's own name; Node's others are V8's platform workers (GC, compilation), libuv's pool
+ * and the inspector's. A thread that exited meanwhile is missing.
+ */
+export function threadCpuMicros(pid: number): Map<string, number> {
+  const byName = new Map<string, number>();
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return byName;
+  }
+  for (const tid of tids) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    const name = tid === String(pid) ? 'main' : stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const us = ((Number(rest[11]) + Number(rest[12])) * 1_000_000) / clockTicksPerSecond();
+    byName.set(name, (byName.get(name) ?? 0) + us);
+  }
+  return byName;
+}
+
 export function rssBytes(pid: number): number {
   const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) * 1024 : NaN;

@@ -169,7 +169,7 @@ export function storageMarkdown(r: StorageReport): string {
 
 export interface MethodReport {
   readonly quick: boolean;
-  readonly warmup: number;
+  readonly warmupSeconds: (rate: number) => number;
   readonly windowSeconds: (rate: number) => number;
   readonly idleSeconds: number;
   readonly collectorFlags: readonly string[];
@@ -182,7 +182,7 @@ export function methodMarkdown(m: MethodReport): string {
   L.push(`- **Feed.** The simulator runs in the bench process with ${SYMBOLS.length} symbols (${SYMBOLS.map((s) => s.symbol).join(', ')}), one trade per WebSocket frame; rates are totals across symbols. Every client gets the same frames (Binance combined stream, OKX \`trades-all\`).`);
   L.push(`- **Clients.** All three are compiled to plain JS (\`npm run build\` for the collector, \`bench/tsconfig.clients.json\` for the bench's clients) and run as \`node <script>\`, so /proc/<pid> is the process doing the work, never npm, a shell or tsx. The collector is \`node ${[...npmStartNodeFlags(), ...m.collectorFlags].map((f) => `${f} `).join('')}dist/src/main.js\`, the command \`npm start\` runs (its node flags are read from package.json), with its defaults (STATS_INTERVAL_MS 60000, PG_POOL_MAX 3, BATCH_MAX_ROWS 5000, BATCH_MAX_AGE_MS 100, /metrics on a free port, not scraped) except the feed, \`DATABASE_URL\` and \`BACKFILL_ENABLED=0\` (each run restarts it while the simulator keeps emitting; backfilling those holes is work a steady-state deployment does not do). The floor (\`bench/bare-client.ts\`) opens the same two sockets with \`ws\` and only \`JSON.parse\`s each frame. tardis-dev (\`bench/tardis-client.ts\`) runs \`streamNormalized\` + \`normalizeTrades\` for \`binance\` and \`okex\`, pointed at the simulator through its own \`WSS_URL_BINANCE\` / \`WSS_URL_OKEX\` overrides (it asks Binance for \`timeUnit=microsecond\`, which the simulator supports).`);
   L.push(`- **tardis-dev** is not a project dependency: ${m.tardis?.dir ? `the bench installed ${m.tardis.name}@${m.tardis.version} with npm into \`node_modules/.cache/market-collector-bench/\` (once; later runs reuse it)` : `it could not be installed (${m.tardis?.error ?? 'not requested'})`}, so \`npm ci\` for development, CI and production never fetches it or its dependency tree.`);
-  L.push(`- **Windows.** Each client process starts, gets ${m.warmup} s of warm-up at the rate (the collector: after both its connections are live), then a window of ${m.windowSeconds(400)} s at 400 and 4,000 ticks/s, ${m.windowSeconds(20_000)} s above. CPU from \`/proc/<pid>/stat\` (all threads of that process; the kernel counts in 10 ms steps, under 2% of the smallest window's CPU). The collector's rows of the window are counted in the table once their count stops growing.`);
+  L.push(`- **Windows.** Each client process starts, gets a warm-up at the rate (the collector: after both its connections are live) long enough for V8 to have optimised its hot code, 24,000 trades' worth within 8 to 60 s (${m.warmupSeconds(400)} s at 400 ticks/s, ${m.warmupSeconds(4_000)} s at 4,000, ${m.warmupSeconds(20_000)} s above; a collector at 400 ticks/s was still compiling functions 40 s after its start), then a window of ${m.windowSeconds(400)} s at 400 and 4,000 ticks/s, ${m.windowSeconds(20_000)} s above. CPU from \`/proc/<pid>/stat\` (all threads of that process; the kernel counts in 10 ms steps, under 2% of the smallest window's CPU). The collector's rows of the window are counted in the table once their count stops growing.`);
   L.push(`- **Idle.** A fresh collector with the simulator at rate 0: its sockets live, the simulator's Binance ping every 20 s, the collector's own liveness probes after ${DEFAULTS.BINANCE_PING_IDLE_MS / 1000} s of silence on each socket (a WebSocket ping to Binance, the text \`ping\` to OKX, each answered), the 60 s stats line; CPU and RSS over ${m.idleSeconds} s after 5 s of settling.`);
   L.push(m.commitTs
     ? '- **Latency.** The trade time on the wire is the simulator\'s send time; with `track_commit_timestamp = on` (set by the bench on its own server), `pg_xact_commit_timestamp(xmin) - trade_time` is the send → commit latency of every row of the window.'
@@ -195,9 +195,9 @@ export function methodMarkdown(m: MethodReport): string {
 
 export function detailMarkdown(runs: readonly ClientRun[]): string {
   const L: string[] = ['## Every run', ''];
-  L.push('| client | rate | round | window s | emitted | handled | CPU ms | µs/tick | % of a core | RSS max MB | RSS peak (VmHWM) MB | machine busy (cores) |', '|---|---|---|---|---|---|---|---|---|---|---|---|');
+  L.push('| client | rate | round | window s | emitted | handled | CPU ms | µs/tick | % of a core | RSS max MB | RSS peak (VmHWM) MB | main thread % of its CPU | machine busy (cores) |', '|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of runs) {
-    L.push(`| ${r.client} | ${fmtInt(r.rate)} | ${r.round} | ${round(r.seconds, 1)} | ${fmtInt(r.emitted)} | ${fmtInt(r.received)} | ${fmtInt(r.cpuUs / 1000)} | ${round(r.usPerTick, 2)} | ${round(r.cores * 100, 1)} | ${r.rssMaxMb} | ${r.rssPeakMb} | ${round(r.machineCores, 2)} |`);
+    L.push(`| ${r.client} | ${fmtInt(r.rate)} | ${r.round} | ${round(r.seconds, 1)} | ${fmtInt(r.emitted)} | ${fmtInt(r.received)} | ${fmtInt(r.cpuUs / 1000)} | ${round(r.usPerTick, 2)} | ${round(r.cores * 100, 1)} | ${r.rssMaxMb} | ${r.rssPeakMb} | ${Number.isFinite(r.mainThreadShare) ? round(r.mainThreadShare * 100, 0) : ''} | ${round(r.machineCores, 2)} |`);
   }
   L.push('');
   return L.join('\n');
