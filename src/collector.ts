@@ -111,7 +111,9 @@ export async function startCollector(config: Config, logger: Logger, deps: Colle
     cleanups.push(() => backfiller.stop());
 
     if (config.archive.dir !== undefined) {
-      archiver = new Archiver({ source: storage, config: { ...config.archive, dir: config.archive.dir }, clock, logger });
+      // Live writes first: the export waits while the writer's buffer holds more than one batch.
+      const liveBehind = (): boolean => storage.pipeline().bufferDepth > config.storage.batchMaxRows;
+      archiver = new Archiver({ source: storage, config: { ...config.archive, dir: config.archive.dir }, clock, logger, liveBehind });
       archiver.start();
       const started = archiver;
       cleanups.push(() => started.stop());

@@ -285,6 +285,34 @@ describe('archive export', () => {
     assert.ok(sampler.samples() > 3, 'sampled during the export');
     assert.ok(max <= 2 && max >= 1, `collector connections seen: ${max} (PG_POOL_MAX=2)`);
   });
+
+  test('an export asks before every chunk whether live writes are behind, and waits while they are', async () => {
+    // 50 rows in chunks of 7 ids: 8 chunks. Behind for the first 3 checks: the first chunk waits 3 times.
+    const answers: boolean[] = [];
+    const liveBehind = (): boolean => {
+      const behind = answers.length < 3;
+      answers.push(behind);
+      return behind;
+    };
+    const r = await exportDay({ source: storage, root: root('yield'), inst: binance, day: DAY_A, format: 'parquet', logger: silentLogger, chunkRows: 7, liveBehind });
+    assert.equal(r.kind === 'archived' && r.manifest.rows, 50, 'the day is archived whole');
+    assert.deepEqual(answers, [true, true, true, ...Array<boolean>(8).fill(false)], 'asked 3 times before the first chunk, once before each other');
+  });
+
+  test('an export waiting for live writes stops when it is cancelled', { timeout: 5_000 }, async () => {
+    // Always behind: without the signal it would wait MAX_YIELD_MS (10 s) before each of its 8 chunks.
+    const abort = new AbortController();
+    let asked = 0;
+    const liveBehind = (): boolean => {
+      if (++asked === 2) abort.abort();
+      return true;
+    };
+    await assert.rejects(
+      exportDay({ source: storage, root: root('yield-cancel'), inst: binance, day: DAY_A, format: 'parquet', logger: silentLogger, chunkRows: 7, liveBehind, signal: abort.signal }),
+      (err: unknown) => err instanceof ArchiveError && /cancelled/.test(err.message),
+    );
+    assert.deepEqual((await listArchived(root('yield-cancel'))).length, 0, 'nothing looks archived');
+  });
 });
 
 

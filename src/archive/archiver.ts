@@ -8,7 +8,8 @@
  *
  * Bounded work: one pass every ARCHIVE_CHECK_INTERVAL_MS exports at most one symbol-day (a pass that exported one
  * is followed by the next a second later, to catch up); exports run one at a time, in chunks on the storage pool
- * (one connection at a time), DuckDB on one thread in a child process (its memory is given back after each export). Memory: one watermark per instrument, a bounded failure map.
+ * (one connection at a time), paced (after each chunk a pause three times its length; before each, a wait while the
+ * live writer is behind), DuckDB on one thread in a child process (its memory is given back after each export). Memory: one watermark per instrument, a bounded failure map.
  */
 import type { Clock } from '../clock.ts';
 import type { ArchiveConfig } from '../config.ts';
@@ -46,6 +47,8 @@ export interface ArchiverOptions {
   readonly chunkRows?: number;
   /** Where DuckDB runs; default a child process per export (openRemoteDuck). */
   readonly duck?: DuckFactory;
+  /** True while live writes are behind: the export waits before its next chunk (ExportDayOptions.liveBehind). */
+  readonly liveBehind?: () => boolean;
 }
 
 export interface ArchiverSnapshot {
@@ -216,6 +219,7 @@ export class Archiver {
         pauseRatio: ARCHIVER_PAUSE_RATIO,
         duck: this.#o.duck ?? openRemoteDuck,
         signal: this.#abort.signal,
+        ...(this.#o.liveBehind ? { liveBehind: this.#o.liveBehind } : {}),
       });
       this.#failedUntil.delete(tag);
       if (outcome.kind === 'archived') {

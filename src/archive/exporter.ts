@@ -57,7 +57,18 @@ export interface ExportDayOptions {
   readonly pauseRatio?: number;
   /** Where DuckDB runs: in this process (the default) or in a child (duck-remote.ts, the collector's archiver). */
   readonly duck?: DuckFactory;
+  /**
+   * Asked before each chunk: true while live work is behind (the collector: its writer's buffer holds more than a
+   * batch). The export then waits, checking every YIELD_CHECK_MS, at most MAX_YIELD_MS per chunk, so that on a
+   * machine too small for both, live writes go first and the export still ends.
+   */
+  readonly liveBehind?: () => boolean;
 }
+
+/** How often a yielding export checks whether live work has caught up. */
+export const YIELD_CHECK_MS = 50;
+/** The longest an export yields before one chunk: a writer that never catches up does not stop archiving. */
+export const MAX_YIELD_MS = 10_000;
 
 export type ExportOutcome =
   | { readonly kind: 'empty' }
@@ -141,6 +152,7 @@ async function stageDay(o: ExportDayOptions, duck: Duck, stats: DayStats, stagin
   let span = target;
   let fromId = BigInt(stats.firstTradeId);
   for (let n = 0; fromId <= lastId; n++) {
+    if (o.liveBehind) await yieldToLive(o.liveBehind, o.signal);
     if (o.signal?.aborted) throw new ArchiveError(`export of ${o.inst.exchange} ${o.inst.symbol} ${o.day} cancelled`);
     const chunkStarted = Date.now();
     const chunk = join(staging, `chunk-${n}.csv`);
@@ -157,6 +169,12 @@ async function stageDay(o: ExportDayOptions, duck: Duck, stats: DayStats, stagin
     else if (BigInt(rows) > target * 2n && span > target) span /= 2n;
     if (o.pauseRatio && fromId <= lastId) await pause((Date.now() - chunkStarted) * o.pauseRatio, o.signal);
   }
+}
+
+/** Waits while `liveBehind()` holds, up to MAX_YIELD_MS (or until aborted). */
+async function yieldToLive(liveBehind: () => boolean, signal: AbortSignal | undefined): Promise<void> {
+  const until = Date.now() + MAX_YIELD_MS;
+  while (liveBehind() && !signal?.aborted && Date.now() < until) await pause(YIELD_CHECK_MS, signal);
 }
 
 function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
