@@ -16,14 +16,19 @@ export function clockTicksPerSecond(): number {
   return clockTicks;
 }
 
+/** The fields of a /proc stat line after the command name (field 2, which may contain spaces): from field 3 on. */
+function statFields(stat: string): string[] {
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
+/** utime + stime (fields 14 and 15) of a /proc stat line, in microseconds. */
+function statCpuMicros(fields: readonly string[]): number {
+  return ((Number(fields[11]) + Number(fields[12])) * 1_000_000) / clockTicksPerSecond();
+}
+
 /** CPU time (user + system) the process has used so far, in microseconds. */
 export function cpuMicros(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // The command name (field 2) may contain spaces; fields after the closing parenthesis are fixed.
-  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const utime = Number(rest[11]);
-  const stime = Number(rest[12]);
-  return ((utime + stime) * 1_000_000) / clockTicksPerSecond();
+  return statCpuMicros(statFields(readFileSync(`/proc/${pid}/stat`, 'utf8')));
 }
 
 /**
@@ -47,9 +52,7 @@ export function threadCpuMicros(pid: number): Map<string, number> {
       continue;
     }
     const name = tid === String(pid) ? 'main' : stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const us = ((Number(rest[11]) + Number(rest[12])) * 1_000_000) / clockTicksPerSecond();
-    byName.set(name, (byName.get(name) ?? 0) + us);
+    byName.set(name, (byName.get(name) ?? 0) + statCpuMicros(statFields(stat)));
   }
   return byName;
 }
@@ -76,10 +79,10 @@ export function treeCpuMicros(rootPid: number): number {
     } catch {
       continue; // exited meanwhile
     }
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const rest = statFields(stat);
     const pid = Number(name);
     if (pid !== rootPid && Number(rest[1]) !== rootPid) continue;
-    total += ((Number(rest[11]) + Number(rest[12])) * 1_000_000) / clockTicksPerSecond();
+    total += statCpuMicros(rest);
   }
   return total;
 }
