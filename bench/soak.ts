@@ -155,10 +155,9 @@ function lowerEnvelope(samples: readonly Sample[], value: (s: Sample) => number 
   return [...buckets.values()].sort((a, b) => a.t - b.t);
 }
 
-/** Slope (MB/min) of the floor of `value` over `half`, and its limit: max(floorPerMin, allowance ÷ the half's minutes). */
-function floorSlope(half: readonly Sample[], value: (s: Sample) => number | null, allowanceMb: number, floorPerMin: number): { slope: number; limit: number } {
+/** Slope (MB/min) of the floor of `value` over `half` (`halfMinutes` long), and its limit: max(floorPerMin, allowance ÷ halfMinutes). */
+function floorSlope(half: readonly Sample[], halfMinutes: number, value: (s: Sample) => number | null, allowanceMb: number, floorPerMin: number): { slope: number; limit: number } {
   const floor = lowerEnvelope(half, value);
-  const halfMinutes = (half[half.length - 1]!.t - half[0]!.t) / 60;
   return {
     slope: slope(floor.map((x) => x.t / 60), floor.map((x) => x.mb)),
     limit: Math.max(floorPerMin, allowanceMb / Math.max(halfMinutes, 1e-9)),
@@ -313,12 +312,12 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
     const samples = s.samples;
     const half = samples.filter((x) => x.t >= samples[samples.length - 1]!.t / 2);
     const halfMinutes = (half[half.length - 1]!.t - half[0]!.t) / 60;
-    const rss = floorSlope(half, (x) => x.rssMb, halfMinutes < RSS_WARMUP_HALF_MINUTES ? RSS_WARMUP_NOISE_MB : RSS_NOISE_MB, RSS_SLOPE_FLOOR_MB_PER_MIN);
+    const rss = floorSlope(half, halfMinutes, (x) => x.rssMb, halfMinutes < RSS_WARMUP_HALF_MINUTES ? RSS_WARMUP_NOISE_MB : RSS_NOISE_MB, RSS_SLOPE_FLOOR_MB_PER_MIN);
     const highest = (xs: readonly Sample[]): number => Math.max(...xs.map((x) => x.rssMb).filter((v) => Number.isFinite(v)));
     const firstHalfHigh = highest(samples.filter((x) => x.t < half[0]!.t));
     const secondHalfHigh = highest(half);
     const noNewHigh = Number.isFinite(firstHalfHigh) && secondHalfHigh <= firstHalfHigh + RSS_NEW_HIGH_MB;
-    const heap = floorSlope(half, (x) => x.heapMb, HEAP_NOISE_MB, HEAP_SLOPE_FLOOR_MB_PER_MIN);
+    const heap = floorSlope(half, halfMinutes, (x) => x.heapMb, HEAP_NOISE_MB, HEAP_SLOPE_FLOOR_MB_PER_MIN);
     const resets = finalStats?.pool?.resets ?? 0;
     const reconnects = Math.max(0, ...samples.map((x) => x.reconnects));
     const checks: Check[] = [
