@@ -9,8 +9,8 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type { FrameResult } from '../../src/connection/feed.ts';
 import { Subscription } from '../../src/connection/subscription.ts';
-import { classifyBinanceFrame, mapBinanceRestPage } from '../../src/exchanges/binance/binance-mapper.ts';
-import { classifyOkxFrame, mapOkxRestPage } from '../../src/exchanges/okx/okx-mapper.ts';
+import { classifyBinanceFrame, classifyBinanceJson, mapBinanceRestPage } from '../../src/exchanges/binance/binance-mapper.ts';
+import { classifyOkxFrame, classifyOkxJson, mapOkxRestPage } from '../../src/exchanges/okx/okx-mapper.ts';
 import type { PageMapping } from '../../src/exchanges/validate.ts';
 import { DECIMAL_RE } from '../../src/tick.ts';
 import type { Exchange, Tick } from '../../src/tick.ts';
@@ -201,6 +201,54 @@ const deepFrames = (exchange: Exchange) =>
     return [`{"event":"error","code":${d}}`, `{"event":"error","code":"1","msg":${d}}`, `{"arg":{"channel":"trades-all"},"data":[${d}]}`, `{"arg":{"channel":${d}},"data":[]}`, `{"event":${d}}`][where]!;
   });
 
+/**
+ * Frames in the exchanges' own serialization (the shapes src/exchanges/frame-templates.ts reads without JSON.parse),
+ * each field drawn from valid values and from near misses the template must decline or read exactly as JSON would.
+ */
+/** Mostly the valid value, sometimes a near miss: about a third of the frames are all valid, the rest have a bad field or two. */
+const mostly = <T>(valid: fc.Arbitrary<T>, miss: fc.Arbitrary<unknown>): fc.Arbitrary<unknown> =>
+  fc.oneof({ weight: 10, arbitrary: valid }, { weight: 1, arbitrary: miss });
+const decimal = fc.tuple(fc.stringMatching(/^[0-9]{1,12}$/), fc.option(fc.stringMatching(/^[0-9]{1,10}$/))).map(([i, f]) => (f === null ? i : `${i}.${f}`));
+const uintMiss = fc.oneof(fc.constantFrom(2 ** 53 - 1, 2 ** 53, 2 ** 53 + 2, 1e16, 1e17, -1, 1.5, 1e21, null, true), nearMiss);
+const uint = mostly(fc.nat(), uintMiss);
+const time = mostly(fc.integer({ min: AT - 10 ** 11, max: AT + 86_400_000 }), fc.oneof(fc.constantFrom(0, 1672515782136, AT + 86_400_001, AT * 1000, Math.floor(AT / 1000)), uintMiss));
+const asDigits = (a: fc.Arbitrary<unknown>) => a.map((v) => (typeof v === 'number' ? String(v) : v));
+const symbol = (valid: readonly string[]) => mostly(fc.constantFrom(...valid), fc.oneof(nearMiss, fc.constantFrom('BTC\\USDT', 'BTC"USDT', 'Ünï', 'btcusdt', 'A'.repeat(41))));
+export const binanceTemplateFrame = fc
+  .record({ stream: mostly(fc.constantFrom('btcusdt@trade', 'ethusdt@trade'), fc.constantFrom('BTCUSDT@trade', 'btcusdt@aggTrade', '')),
+    e: mostly(fc.constant('trade'), fc.constantFrom('aggTrade', 1, 'Trade')), E: time, s: symbol(SUBSCRIBED.binance), t: uint,
+    p: mostly(decimal, nearMiss), q: mostly(decimal, nearMiss), ba: fc.boolean(), T: time,
+    m: mostly(fc.boolean(), fc.constantFrom('true', 1, null)), M: mostly(fc.boolean(), fc.constantFrom(null, 'x')) })
+  .map(({ stream, e, E, s, t, p, q, ba, T, m, M }) =>
+    JSON.stringify({ stream, data: { e, E, s, t, p, q, ...(ba ? { b: 88, a: 50 } : {}), T, m, M } }));
+const okxTemplateTrade = fc
+  .record({ instId: symbol(SUBSCRIBED.okx), tradeId: mostly(fc.oneof(asDigits(fc.nat()), fc.stringMatching(/^0{1,3}[0-9]{1,13}$/)), asDigits(uintMiss)),
+    px: mostly(decimal, nearMiss), sz: mostly(decimal, nearMiss), side: mostly(fc.constantFrom('buy', 'sell'), fc.constantFrom('BUY', 1, 'sell ')),
+    source: fc.option(mostly(fc.constantFrom('0', '1'), fc.constantFrom(0, '12345'))), ts: asDigits(time) })
+  .map(({ source, ...t }) => ({ instId: t.instId, tradeId: t.tradeId, px: t.px, sz: t.sz, side: t.side, ...(source === null ? {} : { source }), ts: t.ts }));
+export const okxTemplateFrame = fc
+  .tuple(mostly(fc.constant('trades-all'), fc.constantFrom('trades', 'TRADES-ALL')), symbol(SUBSCRIBED.okx), fc.array(okxTemplateTrade, { minLength: 0, maxLength: 3 }))
+  .map(([channel, instId, data]) => JSON.stringify({ arg: { channel, instId }, data }));
+export const validBinanceFrame = '{"stream":"btcusdt@trade","data":{"e":"trade","E":1700000000120,"s":"BTCUSDT","t":12345,"p":"29546.52000000","q":"0.85582000","T":1700000000119,"m":false,"M":true}}';
+export const validOkxFrame = '{"arg":{"channel":"trades-all","instId":"BTC-USDT"},"data":[{"instId":"BTC-USDT","tradeId":"1050109","px":"29529.03","sz":"2.7704","side":"buy","source":"0","ts":"1700000000100"},{"instId":"ETH-USDT","tradeId":"0000005","px":"1.0","sz":"0.5","side":"sell","ts":"1700000000101"}]}';
+/** A valid frame with 1 to 4 characters inserted, replaced or deleted: text that is almost, but not quite, the template. */
+export const editedFrame = (base: string) =>
+  fc.array(fc.record({ at: fc.nat(base.length), op: fc.constantFrom('insert', 'replace', 'delete'), ch: fc.constantFrom(...'0123456789."\\,:{}[] -+eE\u00e9\u0000atfnulrsbq'.split('')) }), { minLength: 1, maxLength: 4 })
+    .map((edits) => {
+      let t = base;
+      for (const { at, op, ch } of edits) {
+        const i = at % (t.length + 1);
+        t = op === 'insert' ? t.slice(0, i) + ch + t.slice(i) : op === 'replace' ? t.slice(0, i) + ch + t.slice(i + 1) : t.slice(0, i) + t.slice(i + 1);
+      }
+      return t;
+    });
+
+/** The frame template's answer is the general path's answer, whatever the frame. */
+function sameAsJsonPath(exchange: Exchange, text: string): void {
+  const [fast, json] = exchange === 'binance' ? [classifyBinanceFrame, classifyBinanceJson] : [classifyOkxFrame, classifyOkxJson];
+  assert.deepEqual(fast(text, AT), json(text, AT));
+}
+
 // ---- the properties ----
 
 export interface FuzzRunOptions {
@@ -236,6 +284,10 @@ export function fuzzProperties(): FuzzProperty[] {
         assert.deepEqual(kept, []);
         assert.equal(refused.length, 1);
       });
+  }
+  for (const [exchange, frames, valid] of [['binance', binanceTemplateFrame, validBinanceFrame], ['okx', okxTemplateFrame, validOkxFrame]] as const) {
+    add(`${exchange} frame template: same answer as the JSON path on frames in the exchange's serialization`, frames, (t) => sameAsJsonPath(exchange, t));
+    add(`${exchange} frame template: same answer as the JSON path on a valid frame with characters edited`, editedFrame(valid), (t) => sameAsJsonPath(exchange, t));
   }
   add('binance REST page: arbitrary and mutated bodies', binanceRestBody, (body) => checkPage(mapBinanceRestPage(JSON.parse(body), 'BTCUSDT', AT), 'binance', 'BTCUSDT'));
   add('okx REST page: arbitrary and mutated bodies', okxRestBody, (body) => checkPage(mapOkxRestPage(JSON.parse(body), 'BTC-USDT', AT), 'okx', 'BTC-USDT'));

@@ -3,6 +3,7 @@ import type { FrameResult, Rejection } from '../../connection/feed.ts';
 import type { Tick, TickSource } from '../../tick.ts';
 import { boolean, describe, epochMillis, isPositiveDecimal, isSafeUint, plausibleMillis, isRecord, nonEmptyString, parseJson, positiveDecimal, preview, safeInteger, typeName } from '../validate.ts';
 import type { PageMapping, TradeMapping } from '../validate.ts';
+import { DECIMAL, JSON_UINT, matchedTick } from '../frame-templates.ts';
 
 /** Where one trade shape keeps each field: the stream event (`t`, `p`...) and REST (`id`, `price`...) differ only here. */
 interface TradeFields {
@@ -56,8 +57,29 @@ export function mapBinanceTrade(raw: Record<string, unknown>, receivedAt: number
   return mapTrade(raw, STREAM_FIELDS, symbol.value, receivedAt, 'live');
 }
 
+/**
+ * A combined-stream `@trade` frame as Binance serializes it (protocols.md A2), the pre-2024-06 `b`/`a` fields
+ * optional; see frame-templates.ts. Groups: s, t, p, q, T, m.
+ */
+const TRADE_FRAME_RE = new RegExp(
+  `^\\{"stream":"[a-z0-9]{1,40}@trade","data":\\{"e":"trade","E":${JSON_UINT},"s":"([A-Z0-9]{1,40})","t":(${JSON_UINT}),` +
+    `"p":"(${DECIMAL})","q":"(${DECIMAL})",(?:"b":${JSON_UINT},"a":${JSON_UINT},)?"T":(${JSON_UINT}),"m":(true|false),"M":(?:true|false)\\}\\}$`,
+);
+
+/** The tick of a frame in Binance's own trade serialization that the checks below would accept, else null. */
+export function matchBinanceTradeFrame(text: string, receivedAt: number): Tick | null {
+  const m = TRADE_FRAME_RE.exec(text);
+  return m === null ? null : matchedTick('binance', m[1]!, m[2]!, m[3]!, m[4]!, m[6] === 'true' ? 'sell' : 'buy', m[5]!, receivedAt);
+}
+
 /** Classifies one text frame from a raw (`/ws`) or combined (`/stream`) connection. */
 export function classifyBinanceFrame(text: string, receivedAt: number): FrameResult {
+  const fast = matchBinanceTradeFrame(text, receivedAt);
+  return fast !== null ? { kind: 'ticks', ticks: [fast] } : classifyBinanceJson(text, receivedAt);
+}
+
+/** The general path: parse, then classify and validate field by field, naming what is wrong. */
+export function classifyBinanceJson(text: string, receivedAt: number): FrameResult {
   const parsed = parseJson(text);
   if (!parsed.ok) return { kind: 'rejected', reject: parsed.rejection.kind, detail: parsed.rejection.detail };
   const msg = parsed.value;

@@ -1,8 +1,9 @@
 /** Pure mapping from OKX `trades-all` frames to Ticks and frame classes. No I/O, no clock of its own. */
 import type { FrameResult, Rejection } from '../../connection/feed.ts';
-import type { Tick } from '../../tick.ts';
+import type { Side, Tick } from '../../tick.ts';
 import { describe, digitsValue, epochMillis, isPositiveDecimal, plausibleMillis, isRecord, nonEmptyString, oneOf, parseJson, positiveDecimal, preview, safeInteger, typeName } from '../validate.ts';
 import type { PageMapping, TradeMapping } from '../validate.ts';
+import { DECIMAL, DIGITS, matchedTick } from '../frame-templates.ts';
 
 export const OKX_TRADES_CHANNEL = 'trades-all';
 /** WS error codes meaning "this instrument/channel does not exist here" (protocols.md §B2). */
@@ -64,7 +65,45 @@ export function mapOkxTrade(raw: Record<string, unknown>, receivedAt: number): T
   };
 }
 
+/** The head of a `trades-all` push as OKX serializes it (protocols.md B3), up to the first trade; frame-templates.ts. */
+const PUSH_HEAD = '{"arg":{"channel":"trades-all","instId":"';
+const PUSH_HEAD_REST_RE = /[A-Z0-9-]{1,40}"\},"data":\[/y;
+/** One trade of it, in OKX's key order; `source` optional (2022-2023 pushes lack it, protocols.md D). Groups: instId, tradeId, px, sz, side, ts. */
+const PUSH_TRADE_RE = new RegExp(
+  `\\{"instId":"([A-Z0-9-]{1,40})","tradeId":"(${DIGITS})","px":"(${DECIMAL})","sz":"(${DECIMAL})","side":"(buy|sell)",` +
+    `(?:"source":"[0-9]{1,4}",)?"ts":"(${DIGITS})"\\}`,
+  'y',
+);
+const COMMA = 44;
+const CLOSE = ']}';
+
+/** The ticks of a push in OKX's own `trades-all` serialization whose every trade the checks above accept, else null. */
+export function matchOkxTradesFrame(text: string, receivedAt: number): Tick[] | null {
+  if (!text.startsWith(PUSH_HEAD)) return null;
+  PUSH_HEAD_REST_RE.lastIndex = PUSH_HEAD.length;
+  if (!PUSH_HEAD_REST_RE.test(text)) return null;
+  let at = PUSH_HEAD_REST_RE.lastIndex;
+  const ticks: Tick[] = [];
+  for (;;) {
+    PUSH_TRADE_RE.lastIndex = at;
+    const m = PUSH_TRADE_RE.exec(text);
+    if (m === null) return null;
+    const tick = matchedTick('okx', m[1]!, m[2]!, m[3]!, m[4]!, m[5] as Side, m[6]!, receivedAt);
+    if (tick === null) return null;
+    ticks.push(tick);
+    at = PUSH_TRADE_RE.lastIndex;
+    if (text.charCodeAt(at) === COMMA) at += 1;
+    else return at + CLOSE.length === text.length && text.endsWith(CLOSE) ? ticks : null;
+  }
+}
+
 export function classifyOkxFrame(text: string, receivedAt: number): FrameResult {
+  const fast = matchOkxTradesFrame(text, receivedAt);
+  return fast !== null ? { kind: 'ticks', ticks: fast } : classifyOkxJson(text, receivedAt);
+}
+
+/** The general path: parse, then classify and validate field by field, naming what is wrong. */
+export function classifyOkxJson(text: string, receivedAt: number): FrameResult {
   if (text === 'pong') return { kind: 'heartbeat' };
   const parsed = parseJson(text);
   if (!parsed.ok) return { kind: 'rejected', reject: parsed.rejection.kind, detail: parsed.rejection.detail };
