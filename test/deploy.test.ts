@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Collector } from '../src/collector.ts';
 import { ExchangeSimulator } from '../src/simulator/index.ts';
+import { npmStartNodeFlags } from '../bench/lib/collector-proc.ts';
 import { PROJECT_ROOT } from './helpers/child-collector.ts';
 import { collectorHarness } from './helpers/collector-harness.ts';
 import type { Harness } from './helpers/collector-harness.ts';
@@ -132,12 +133,14 @@ test('systemd-analyze verify accepts the unit without a warning', { skip: spawnS
   }
 });
 
-test('the Dockerfile does the production path: npm ci --omit=dev, node dist/src/main.js as a non-root user, files that exist', () => {
+test('the Dockerfile does the production path: npm ci --omit=dev, node with npm start\'s flags as a non-root user, files that exist', () => {
   const text = readFileSync(DOCKERFILE, 'utf8');
+  const flags = npmStartNodeFlags();
+  assert.ok(flags.length > 0);
   assert.match(text, /^RUN npm ci --omit=dev\b/m);
-  assert.match(text, /^CMD \["node", "dist\/src\/main\.js"\]$/m);
+  assert.ok(text.split('\n').includes(`CMD ${JSON.stringify(['node', ...flags, 'dist/src/main.js']).replaceAll('","', '", "')}`), 'CMD is node, npm start\'s flags, dist/src/main.js');
   assert.match(text, /^USER node$/m);
   for (const m of text.matchAll(/^COPY (.+) \S+$/gm)) for (const src of m[1]!.split(/\s+/)) assert.ok(existsSync(join(PROJECT_ROOT, src)), `COPY ${src} exists`);
   const unit = readFileSync(UNIT, 'utf8');
-  assert.match(unit, /^ExecStart=\/usr\/bin\/node dist\/src\/main\.js$/m);
+  assert.ok(unit.split('\n').includes(`ExecStart=/usr/bin/node ${flags.join(' ')} dist/src/main.js`), 'ExecStart is node, npm start\'s flags, dist/src/main.js');
 });
