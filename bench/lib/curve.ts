@@ -193,9 +193,10 @@ function threadDelta(before: Map<string, number>, after: Map<string, number>): {
   return { byName, total };
 }
 
-/** The collector at rate 0 (heartbeats only): CPU and RSS of a fresh process once its sockets are live. */
+/** How long an idle collector runs before its window (see runIdle). */
 const IDLE_SETTLE_MS = 30_000;
 
+/** The collector at rate 0 (heartbeats only): CPU and RSS of a fresh process once its sockets are live. */
 export async function runIdle(o: CurveOptions, seconds: number): Promise<IdleRun> {
   o.say(`idle: the collector with no trades (heartbeats only) for ${seconds} s`);
   o.sim.setRate(0);
