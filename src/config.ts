@@ -47,6 +47,8 @@ export const DEFAULTS = {
   PG_POOL_RESET_INTERVAL_MS: 1_800_000,
   BATCH_MAX_ROWS: 5_000,
   BATCH_MAX_AGE_MS: 100,
+  BATCH_MIN_ROWS: 1_000,
+  BATCH_LINGER_MS: 1_000,
   MAX_BUFFERED_TICKS: 100_000,
   SPILL_DIR: './.data/spill',
   EMBEDDED_PG_DIR: './.data/postgres',
@@ -131,6 +133,9 @@ export interface StorageConfig {
   readonly poolResetIntervalMs: number;
   readonly batchMaxRows: number;
   readonly batchMaxAgeMs: number;
+  /** A batch below this many rows at batchMaxAgeMs waits for more, up to batchLingerMs from its first row (0: never). */
+  readonly batchMinRows: number;
+  readonly batchLingerMs: number;
   readonly maxBufferedTicks: number;
   readonly spillDir: string;
   readonly embeddedDir: string;
@@ -307,6 +312,8 @@ function loadStorageConfig(env: Env): StorageConfig {
     poolResetIntervalMs: readInt(env, 'PG_POOL_RESET_INTERVAL_MS', DEFAULTS.PG_POOL_RESET_INTERVAL_MS, 0, 86_400_000),
     batchMaxRows: readInt(env, 'BATCH_MAX_ROWS', DEFAULTS.BATCH_MAX_ROWS, 1, 7_000),
     batchMaxAgeMs: readInt(env, 'BATCH_MAX_AGE_MS', DEFAULTS.BATCH_MAX_AGE_MS, 1, 60_000),
+    batchMinRows: readInt(env, 'BATCH_MIN_ROWS', DEFAULTS.BATCH_MIN_ROWS, 0, 7_000),
+    batchLingerMs: readInt(env, 'BATCH_LINGER_MS', DEFAULTS.BATCH_LINGER_MS, 1, 60_000),
     maxBufferedTicks: readInt(env, 'MAX_BUFFERED_TICKS', DEFAULTS.MAX_BUFFERED_TICKS, 100, 10_000_000),
     spillDir: readString(env, 'SPILL_DIR', DEFAULTS.SPILL_DIR),
     embeddedDir: readString(env, 'EMBEDDED_PG_DIR', DEFAULTS.EMBEDDED_PG_DIR),

@@ -61,6 +61,51 @@ describe('tick writer', () => {
     await storage.close();
   });
 
+  test('a batch below BATCH_MIN_ROWS waits for more rows up to BATCH_LINGER_MS; one that reaches it goes at BATCH_MAX_AGE_MS', async () => {
+    const { storage } = await open('linger', { batchMaxRows: 5000, batchMaxAgeMs: 50, batchMinRows: 100, batchLingerMs: 3_000 });
+    try {
+      const t0 = Date.now();
+      for (let i = 0; i < 10; i++) storage.sink.write(makeTick(20_000 + i, { symbol: 'LINGERUSDT' }));
+      await sleep(800);
+      // Well past BATCH_MAX_AGE_MS and below BATCH_MIN_ROWS: still waiting for rows.
+      assert.equal(await countTicks(tdb.url, "symbol = 'LINGERUSDT'"), 0);
+      assert.equal(storage.pipeline().batches, 0);
+      await waitFor(async () => (await countTicks(tdb.url, "symbol = 'LINGERUSDT'")) === 10, 10_000, 'the small batch written at BATCH_LINGER_MS');
+      assert.ok(Date.now() - t0 >= 2_900, `written after ${Date.now() - t0} ms, before BATCH_LINGER_MS`);
+      assert.equal(storage.pipeline().batches, 1);
+
+      // A batch that grows past BATCH_MIN_ROWS while it lingers goes at once.
+      for (let i = 0; i < 10; i++) storage.sink.write(makeTick(21_000 + i, { symbol: 'GROWUSDT' }));
+      await sleep(300);
+      const t1 = Date.now();
+      for (let i = 10; i < 100; i++) storage.sink.write(makeTick(21_000 + i, { symbol: 'GROWUSDT' }));
+      await waitFor(async () => (await countTicks(tdb.url, "symbol = 'GROWUSDT'")) === 100, 10_000, 'the grown batch');
+      assert.ok(Date.now() - t1 < 2_500, `the grown batch waited ${Date.now() - t1} ms, as if it still lingered`);
+      assert.equal(storage.pipeline().batches, 2);
+
+      // A flush does not wait for the linger.
+      for (let i = 0; i < 5; i++) storage.sink.write(makeTick(22_000 + i, { symbol: 'FLUSHUSDT' }));
+      const t2 = Date.now();
+      await storage.flush();
+      assert.ok(Date.now() - t2 < 2_500, `flush waited ${Date.now() - t2} ms`);
+      assert.equal(await countTicks(tdb.url, "symbol = 'FLUSHUSDT'"), 5);
+    } finally {
+      await storage.close();
+    }
+  });
+
+  test('with BATCH_MIN_ROWS 0 a small batch goes at BATCH_MAX_AGE_MS', async () => {
+    const { storage } = await open('no-linger', { batchMaxRows: 5000, batchMaxAgeMs: 50, batchMinRows: 0, batchLingerMs: 10_000 });
+    try {
+      const t0 = Date.now();
+      for (let i = 0; i < 10; i++) storage.sink.write(makeTick(23_000 + i, { symbol: 'NOLINGERUSDT' }));
+      await waitFor(async () => (await countTicks(tdb.url, "symbol = 'NOLINGERUSDT'")) === 10, 10_000, 'the small batch');
+      assert.ok(Date.now() - t0 < 5_000, `written after ${Date.now() - t0} ms`);
+    } finally {
+      await storage.close();
+    }
+  });
+
   test('values that are special inside an array literal are stored exactly, each in its own row', async () => {
     const { storage } = await open('literal', { batchMaxRows: 5000, batchMaxAgeMs: 50 });
     const symbols = ['Q"UOTE', 'BACK\\SLASH', 'CO,MMA', '{BRACE}', 'NULL', ' SPACE ', ''];

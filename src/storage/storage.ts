@@ -149,6 +149,8 @@ export async function openStorage(opts: OpenStorageOptions): Promise<Storage> {
     ensurePartitions: (days) => ensurePartitions(db, days),
     batchMaxRows: config.batchMaxRows,
     batchMaxAgeMs: config.batchMaxAgeMs,
+    batchMinRows: config.batchMinRows,
+    batchLingerMs: config.batchLingerMs,
     maxBufferedTicks: config.maxBufferedTicks,
     batchesInFlight: batchesInFlight(config.poolMax),
   });

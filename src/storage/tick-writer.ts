@@ -24,7 +24,15 @@ import type { Journal, Segment } from './spill.ts';
 
 export interface WriterOptions {
   readonly batchMaxRows: number;
+  /** A batch with at least batchMinRows rows is written once its first row is this old. */
   readonly batchMaxAgeMs: number;
+  /**
+   * Below this many rows at batchMaxAgeMs, a batch waits for more, up to batchLingerMs from its first row (default 0:
+   * never waits). Each batch costs a round trip whatever its size (~1 ms of the collector's CPU on a 2-core VM), so
+   * at low rates this is most of the cost per tick; at high rates batches fill past it and nothing changes.
+   */
+  readonly batchMinRows?: number;
+  readonly batchLingerMs?: number;
   readonly maxBufferedTicks: number;
   /** Batches written at once, each on its own pool connection (default 1). */
   readonly batchesInFlight?: number;
@@ -185,7 +193,14 @@ export class TickWriter implements TickSink {
   readonly #flushWaiters: Array<{ upTo: number; resolve: () => void }> = [];
 
   #wakeLoop: (() => void) | undefined;
+  /** Armed while the batch being gathered is not due yet. */
   #ageTimer: NodeJS.Timeout | undefined;
+  /** The buffered rows are due: written as soon as no batch is in flight. */
+  #due = false;
+  /** performance.now() when the batch being gathered got its first row. */
+  #gatherStartedAt = 0;
+  /** The batch is past batchMaxAgeMs below batchMinRows rows: due at batchMinRows rows or at batchLingerMs. */
+  #lingering = false;
   #spillTimer: NodeJS.Timeout | undefined;
   #spillRunning = false;
   #spillDelayMs = SPILL_RETRY_MIN_MS;
@@ -212,6 +227,8 @@ export class TickWriter implements TickSink {
     this.#o = {
       batchMaxRows: opts.batchMaxRows,
       batchMaxAgeMs: opts.batchMaxAgeMs,
+      batchMinRows: Math.max(0, Math.floor(opts.batchMinRows ?? 0)),
+      batchLingerMs: opts.batchLingerMs ?? opts.batchMaxAgeMs,
       maxBufferedTicks: opts.maxBufferedTicks,
       batchesInFlight: Math.max(1, Math.floor(opts.batchesInFlight ?? 1)),
       retryMinMs: opts.retryMinMs ?? 100,
@@ -234,13 +251,37 @@ export class TickWriter implements TickSink {
     if (this.#overflow.length === 0 && this.#spilling.length === 0 && this.#depth() < this.#o.maxBufferedTicks) {
       this.#buffer.push(entry);
       if (this.#buffer.length >= this.#o.batchMaxRows) this.#wake();
-      else if (!this.#ageTimer) this.#ageTimer = setTimeout(() => ((this.#ageTimer = undefined), this.#wake()), this.#o.batchMaxAgeMs);
+      else if (this.#lingering) {
+        if (this.#buffer.length >= this.#o.batchMinRows) this.#batchDue();
+      } else if (!this.#ageTimer && !this.#due) {
+        this.#gatherStartedAt = performance.now();
+        this.#ageTimer = setTimeout(() => this.#onAge(), this.#o.batchMaxAgeMs);
+      }
     } else {
       this.#overflow.push(entry);
       if (this.#overflow.length >= this.#overflowCap()) this.#setBackpressure(true, 'spill journal is not keeping up');
       this.#scheduleSpill(0);
     }
     return !this.#backpressure;
+  }
+
+  /** The age timer: the batch is due, or (below batchMinRows rows) lingers for more until batchLingerMs. */
+  #onAge(): void {
+    const rest = this.#o.batchLingerMs - (performance.now() - this.#gatherStartedAt);
+    if (this.#buffer.length < this.#o.batchMinRows && rest >= 1) {
+      this.#lingering = true;
+      this.#ageTimer = setTimeout(() => this.#onAge(), rest);
+      return;
+    }
+    this.#batchDue();
+  }
+
+  #batchDue(): void {
+    clearTimeout(this.#ageTimer);
+    this.#ageTimer = undefined;
+    this.#lingering = false;
+    this.#due = true;
+    this.#wake();
   }
 
   onDrain(listener: () => void): () => void {
@@ -401,10 +442,17 @@ export class TickWriter implements TickSink {
       this.#refillFromOverflow();
       const flushing = this.#closing || this.#flushWaiters.length > 0;
       const head = this.#buffer.peek();
-      if (head && this.#running === 0 && (flushing || this.#buffer.length >= this.#o.batchMaxRows || this.#ageTimer === undefined)) {
+      if (head && this.#running === 0 && (flushing || this.#buffer.length >= this.#o.batchMaxRows || this.#due)) {
         // One round: one batch, or (when more than a batch waits) up to batchesInFlight batches at once, each
         // holding whole instruments where it can (see splitRound), and the next round once they are all written.
         for (const batch of splitRound(this.#buffer.take(this.#o.batchMaxRows * this.#o.batchesInFlight), this.#o.batchMaxRows)) this.#launch(batch);
+        // Taken whole: the next write starts a new batch with its own age. Rows left over stay due if they were.
+        if (this.#buffer.length === 0) {
+          clearTimeout(this.#ageTimer);
+          this.#ageTimer = undefined;
+          this.#lingering = false;
+          this.#due = false;
+        }
         continue;
       }
       if (this.#running === 0) {
@@ -458,6 +506,7 @@ export class TickWriter implements TickSink {
     const room = this.#o.maxBufferedTicks - this.#depth();
     if (room > 0 && this.#overflow.length > 0) {
       for (const e of this.#overflow.take(room)) this.#buffer.push(e);
+      this.#due = true; // rows that waited for the journal are old already
       this.#afterOverflowShrunk();
     }
   }

@@ -34,6 +34,7 @@ export async function collectorHarness(sim: ExchangeSimulator, logger: Logger, b
         STATS_INTERVAL_MS: '600000',
         BACKFILL_RETRY_INTERVAL_MS: '1000',
         BATCH_MAX_AGE_MS: '50',
+        BATCH_MIN_ROWS: '0',
         ...base,
         ...overrides,
       });

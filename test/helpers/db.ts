@@ -106,6 +106,9 @@ export function testStorageConfig(spillDir: string, overrides: Partial<StorageCo
     poolResetIntervalMs: 0,
     batchMaxRows: 500,
     batchMaxAgeMs: 20,
+    // Tests write a few ticks and wait for them: no lingering for more rows (test/storage-writer.test.ts covers it).
+    batchMinRows: 0,
+    batchLingerMs: DEFAULTS.BATCH_LINGER_MS,
     maxBufferedTicks: 10_000,
     spillDir,
     embeddedDir: DEFAULTS.EMBEDDED_PG_DIR,
