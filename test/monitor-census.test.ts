@@ -14,6 +14,7 @@ import { startMonitor } from '../src/monitor/monitor.ts';
 import type { Monitor } from '../src/monitor/monitor.ts';
 import { classifyFdTarget, decodeEndpoint, fdCensus, parseProcNetTcp, processCensus, procAvailable, tcpCensus } from '../src/monitor/resources.ts';
 import type { TcpCensus } from '../src/monitor/resources.ts';
+import { SelfCensus } from '../src/monitor/self-census.ts';
 import { RECONNECT_REASONS, REJECT_KINDS } from '../src/snapshots.ts';
 import type { ConnectionSnapshot, ReconnectReason, RejectKind } from '../src/snapshots.ts';
 import { captureLogs } from './helpers/log-capture.ts';
@@ -149,6 +150,69 @@ describe('census of the real /proc', { skip }, () => {
     assert.equal(byPid.pid, process.pid);
     assert.ok(Math.abs(byPid.total - bySelf.total) <= 1);
     assert.throws(() => fdCensus(2 ** 22 + 12345), { name: 'CensusError', code: 'NO_PROCESS' } as object);
+  });
+});
+
+describe('the monitor\'s census (TCP tables read only when they can say something new)', { skip }, () => {
+  test('re-reads the tables on a new socket FD and when the last reading is maxAgeMs old, not otherwise', async () => {
+    let now = 0;
+    const census = new SelfCensus(10_000, () => now);
+    const server = net.createServer((peer) => peer.end()); // the peer closes at once: our end goes to CLOSE_WAIT
+    const port = await listen(server, '127.0.0.1');
+    try {
+      census.take();
+      census.take();
+      now += 5_000;
+      const c1 = census.take();
+      assert.equal(census.tableReadings, 1, 'same FDs, reading younger than maxAgeMs: the tables are not read again');
+      assert.ok(c1.fds && c1.tcp);
+
+      const leaky = await connect(port, '127.0.0.1', { port, host: '127.0.0.1', allowHalfOpen: true });
+      leaky.on('end', () => {});
+      leaky.resume();
+      try {
+        const local = `127.0.0.1:${leaky.localPort}`;
+        const remote = `127.0.0.1:${port}`;
+        const c2 = census.take();
+        assert.equal(census.tableReadings, 2, 'a new socket FD: read at once');
+        assert.ok(find(c2.tcp!, local, remote), 'the new socket is in the census');
+        // Its state changes (the peer's FIN) without an FD change: seen once the reading is maxAgeMs old.
+        await waitFor(() => find(tcpCensus(), local, remote)?.state === 'CLOSE_WAIT', 3000, 'CLOSE_WAIT in /proc');
+        assert.notEqual(find(census.take().tcp!, local, remote)?.state, 'CLOSE_WAIT', 'within maxAgeMs the last reading stands');
+        now += 10_000;
+        assert.equal(find(census.take().tcp!, local, remote)?.state, 'CLOSE_WAIT');
+        assert.equal(census.tableReadings, 3);
+      } finally {
+        leaky.destroy();
+      }
+      // Closing it changes the FDs: the next census reads the tables again and the socket is gone.
+      await waitFor(() => !census.take().tcp!.sockets.some((s) => s.remote === `127.0.0.1:${port}`), 3000, 'the closed socket gone from the census');
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+  });
+
+  test('a Unix socket FD does not hide TCP sockets, and stays out of the TCP figures', async () => {
+    const path = join(tmp, 'census.sock');
+    const unix = net.createServer(() => {});
+    await new Promise<void>((resolve) => unix.listen(path, resolve));
+    const tcpServer = net.createServer(() => {});
+    const port = await listen(tcpServer, '127.0.0.1');
+    const census = new SelfCensus(0);
+    try {
+      census.take();
+      const client = await connect(port, '127.0.0.1');
+      try {
+        const c = census.take();
+        assert.ok(find(c.tcp!, `127.0.0.1:${client.localPort}`, `127.0.0.1:${port}`), 'the TCP client is found');
+        assert.equal(c.tcp!.sockets.length, tcpCensus().sockets.length, 'the same sockets as a plain census');
+      } finally {
+        client.destroy();
+      }
+    } finally {
+      await new Promise((r) => tcpServer.close(r));
+      await new Promise((r) => unix.close(r));
+    }
   });
 });
 

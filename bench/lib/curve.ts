@@ -194,7 +194,7 @@ function threadDelta(before: Map<string, number>, after: Map<string, number>): {
 }
 
 /** How long an idle collector runs before its window (see runIdle). */
-const IDLE_SETTLE_MS = 30_000;
+export const IDLE_SETTLE_MS = 30_000;
 
 /** The collector at rate 0 (heartbeats only): CPU and RSS of a fresh process once its sockets are live. */
 export async function runIdle(o: CurveOptions, seconds: number): Promise<IdleRun> {

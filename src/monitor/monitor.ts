@@ -21,7 +21,8 @@ import { AtomicFile, removePidFile, statsFileFor, writePidFile } from './files.t
 import { startOpsServer } from './http.ts';
 import type { OpsServer, Readiness } from './http.ts';
 import { createMetrics } from './metrics.ts';
-import { LOOP_DELAY_RESOLUTION_MS, processCensus, procAvailable } from './resources.ts';
+import { LOOP_DELAY_RESOLUTION_MS, procAvailable } from './resources.ts';
+import { SelfCensus } from './self-census.ts';
 import type { ProcessCensus } from './resources.ts';
 import { StatsTracker, exitSummary } from './stats.ts';
 import type { ExitSummary, StatsLine } from './stats.ts';
@@ -62,6 +63,7 @@ export interface Monitor {
 }
 
 const MAX_CHECK_INTERVAL_MS = 5_000;
+const TCP_TABLE_MAX_AGE_MS = 15_000;
 
 export async function startMonitor(opts: MonitorOptions): Promise<Monitor> {
   const monitor = new MonitorImpl(opts);
@@ -88,6 +90,8 @@ class MonitorImpl implements Monitor {
   #timers: NodeJS.Timeout[] = [];
   #stopped: Promise<void> | null = null;
   #censusFailed = false;
+  /** TCP tables re-read at least every half CLOSE_WAIT grace (see SelfCensus), at most every 15 s when nothing changes. */
+  readonly #selfCensus: SelfCensus;
 
   constructor(opts: MonitorOptions) {
     this.#opts = opts;
@@ -96,6 +100,7 @@ class MonitorImpl implements Monitor {
     this.#alarms = new AlarmEngine({ ...mc, acquireTimeoutMs: opts.config.storage.acquireTimeoutMs }, this.#log);
     this.#pidFile = opts.pid === false ? null : mc.pidFile;
     this.#statsFile = this.#pidFile === null ? null : new AtomicFile(statsFileFor(this.#pidFile));
+    this.#selfCensus = new SelfCensus(Math.min(TCP_TABLE_MAX_AGE_MS, mc.closeWaitGraceMs / 2));
   }
 
   get port(): number | null {
@@ -214,7 +219,7 @@ class MonitorImpl implements Monitor {
   #census(): ProcessCensus {
     if (this.#procOk) {
       try {
-        const c = processCensus();
+        const c = this.#selfCensus.take();
         this.#censusFailed = false;
         return c;
       } catch (err) {

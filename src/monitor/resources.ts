@@ -238,10 +238,11 @@ function readNetTable(pid: number | undefined, name: 'tcp' | 'tcp6'): string {
  * TCP sockets owned by `pid` (default: this process), by state. Pass an FdCensus taken just before to reuse it.
  * TIME_WAIT sockets have left their process (inode 0), so they never show up here; see namespaceTimeWait().
  */
-export function tcpCensus(pid?: number, fds: FdCensus = fdCensus(pid)): TcpCensus {
+export function tcpCensus(pid?: number, fds: FdCensus = fdCensus(pid), notTcp?: ReadonlySet<number>): TcpCensus {
   const byState = emptyByState();
   const sockets: TcpSocket[] = [];
-  const wanted = fds.socketInodes;
+  // `notTcp`: socket inodes a previous census found in neither table (Unix sockets): they cannot make tcp6 worth reading.
+  const wanted = notTcp && notTcp.size > 0 ? new Set([...fds.socketInodes].filter((i) => !notTcp.has(i))) : fds.socketInodes;
   const rows = wanted.size === 0 ? [] : parseProcNetTcp(readNetTable(pid, 'tcp'), 4, undefined, wanted);
   // Each read of these files walks the kernel's whole TCP hash table (about 1 ms here, whatever the row count): skip
   // tcp6 when every socket FD was already found in tcp (a socket is in one table at most).
