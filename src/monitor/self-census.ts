@@ -9,8 +9,8 @@
  * CLOSE_WAIT grace). Socket inodes found in neither table (Unix sockets) are remembered so that they do not make
  * every census read tcp6 too; the memory is pruned to the FDs still open and forgotten every FORGET_EVERY readings.
  */
-import { fdCensus, tcpCensus } from './resources.ts';
-import type { ProcessCensus, TcpCensus } from './resources.ts';
+import { processCensus, tcpCensus } from './resources.ts';
+import type { FdCensus, ProcessCensus, TcpCensus } from './resources.ts';
 
 /** Readings of the tables after which the inodes remembered as not TCP are tried again. */
 const FORGET_EVERY = 12;
@@ -34,24 +34,22 @@ export class SelfCensus {
 
   /** Throws CensusError where /proc cannot be read (the monitor reports it and leaves the figures out). */
   take(): ProcessCensus {
-    const mem = process.memoryUsage();
-    const fds = fdCensus();
+    return processCensus((fds) => this.#tcp(fds));
+  }
+
+  #tcp(fds: FdCensus): TcpCensus {
     const now = this.#now();
     const last = this.#last;
-    let tcp: TcpCensus;
-    if (last !== null && now - last.at < this.#maxAgeMs && sameSet(last.inodes, fds.socketInodes)) {
-      tcp = last.tcp;
-    } else {
-      if (++this.#readings % FORGET_EVERY === 0) this.#notTcp.clear();
-      for (const inode of this.#notTcp) if (!fds.socketInodes.has(inode)) this.#notTcp.delete(inode);
-      tcp = tcpCensus(undefined, fds, this.#notTcp);
-      const found = new Set(tcp.sockets.map((s) => s.inode));
-      // Both tables were read when any wanted inode is missing from tcp: what neither holds is not a TCP socket
-      // (or one closed and unhashed, which no table will show again).
-      for (const inode of fds.socketInodes) if (!found.has(inode)) this.#notTcp.add(inode);
-      this.#last = { at: now, inodes: fds.socketInodes, tcp };
-    }
-    return { procAvailable: true, fds, tcp, rssBytes: mem.rss, heapUsedBytes: mem.heapUsed };
+    if (last !== null && now - last.at < this.#maxAgeMs && sameSet(last.inodes, fds.socketInodes)) return last.tcp;
+    if (++this.#readings % FORGET_EVERY === 0) this.#notTcp.clear();
+    for (const inode of this.#notTcp) if (!fds.socketInodes.has(inode)) this.#notTcp.delete(inode);
+    const tcp = tcpCensus(undefined, fds, this.#notTcp);
+    const found = new Set(tcp.sockets.map((s) => s.inode));
+    // Both tables were read when any wanted inode is missing from tcp: what neither holds is not a TCP socket
+    // (or one closed and unhashed, which no table will show again).
+    for (const inode of fds.socketInodes) if (!found.has(inode)) this.#notTcp.add(inode);
+    this.#last = { at: now, inodes: fds.socketInodes, tcp };
+    return tcp;
   }
 }
 

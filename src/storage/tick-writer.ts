@@ -277,11 +277,16 @@ export class TickWriter implements TickSink {
   }
 
   #batchDue(): void {
+    this.#endGathering(true);
+    this.#wake();
+  }
+
+  /** The batch being gathered stops waiting: due now, or (`due` false: taken whole) the next write starts a new one. */
+  #endGathering(due: boolean): void {
     clearTimeout(this.#ageTimer);
     this.#ageTimer = undefined;
     this.#lingering = false;
-    this.#due = true;
-    this.#wake();
+    this.#due = due;
   }
 
   onDrain(listener: () => void): () => void {
@@ -447,12 +452,7 @@ export class TickWriter implements TickSink {
         // holding whole instruments where it can (see splitRound), and the next round once they are all written.
         for (const batch of splitRound(this.#buffer.take(this.#o.batchMaxRows * this.#o.batchesInFlight), this.#o.batchMaxRows)) this.#launch(batch);
         // Taken whole: the next write starts a new batch with its own age. Rows left over stay due if they were.
-        if (this.#buffer.length === 0) {
-          clearTimeout(this.#ageTimer);
-          this.#ageTimer = undefined;
-          this.#lingering = false;
-          this.#due = false;
-        }
+        if (this.#buffer.length === 0) this.#endGathering(false);
         continue;
       }
       if (this.#running === 0) {
