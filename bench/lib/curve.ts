@@ -21,7 +21,7 @@ import { commitLatency } from './latency.ts';
 import type { LatencyResult } from './latency.ts';
 import { startNode } from './node-proc.ts';
 import type { NodeProcess } from './node-proc.ts';
-import { cpuMicros, machineCores, machineTicks, peakRssBytes, rssBytes, threadCpuMicros } from './proc.ts';
+import { cpuMicros, cpuSplit, machineCores, machineTicks, peakRssBytes, rssBytes, threadCpuMicros } from './proc.ts';
 import { mb } from './stats.ts';
 
 export type ClientKind = 'floor' | 'tardis' | 'collector';
@@ -130,6 +130,7 @@ async function runClient(o: CurveOptions, client: ClientKind, rate: number, roun
     const m0 = machineTicks();
     const cpu0 = cpuMicros(proc.pid);
     const threads0 = threadCpuMicros(proc.pid);
+    const split0 = cpuSplit(proc.pid);
     const from = Date.now();
     const rss: number[] = [];
     while (Date.now() - from < seconds * 1000) {
@@ -138,8 +139,11 @@ async function runClient(o: CurveOptions, client: ClientKind, rate: number, roun
     }
     const cpu1 = cpuMicros(proc.pid);
     const threads = threadDelta(threads0, threadCpuMicros(proc.pid));
+    const split1 = cpuSplit(proc.pid);
     const to = Date.now();
-    o.say(`  CPU by thread: ${[...threads.byName].filter(([, us]) => us > 0).sort((a, b) => b[1] - a[1]).map(([n, us]) => `${n} ${Math.round(us / 1000)} ms`).join(', ')}`);
+    o.say(`  CPU by thread: ${[...threads.byName].filter(([, us]) => us > 0).sort((a, b) => b[1] - a[1]).map(([n, us]) => `${n} ${Math.round(us / 1000)} ms`).join(', ')}; ` +
+      `user ${Math.round((split1.userUs - split0.userUs) / 1000)} ms, system ${Math.round((split1.sysUs - split0.sysUs) / 1000)} ms, ` +
+      `${Math.round((split1.switches - split0.switches) / ((to - from) / 1000))} context switches/s`);
     const m1 = machineTicks();
     const e1 = emittedTotal(o.sim);
     const window: TapeWindow = { from, to, firstIds, lastIds: lastIds(o.sim) };

@@ -57,6 +57,22 @@ export function threadCpuMicros(pid: number): Map<string, number> {
   return byName;
 }
 
+/** User and system CPU time (µs) of the whole process, and its context switches (voluntary + involuntary) so far. */
+export function cpuSplit(pid: number): { userUs: number; sysUs: number; switches: number } {
+  const f = statFields(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  const tick = 1_000_000 / clockTicksPerSecond();
+  let switches = 0;
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const m = /^voluntary_ctxt_switches:\s+(\d+)\s+^nonvoluntary_ctxt_switches:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8'));
+      if (m) switches += Number(m[1]) + Number(m[2]);
+    }
+  } catch {
+    // exited meanwhile: the count so far
+  }
+  return { userUs: Number(f[11]) * tick, sysUs: Number(f[12]) * tick, switches };
+}
+
 export function rssBytes(pid: number): number {
   const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) * 1024 : NaN;
