@@ -4,9 +4,12 @@ import { mkdtemp, readdir, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import fc from 'fast-check';
 import pg from 'pg';
 import { openStorage } from '../src/storage/storage.ts';
 import { splitRound } from '../src/storage/tick-writer.ts';
+import { InstrumentIndex, TickRows } from '../src/storage/tick-rows.ts';
+import type { Tick } from '../src/tick.ts';
 import type { Storage } from '../src/storage/storage.ts';
 import type { StorageConfig } from '../src/config.ts';
 import { captureLogs } from './helpers/log-capture.ts';
@@ -129,6 +132,52 @@ describe('tick writer', () => {
     await storage.close();
   });
 
+  test('price and qty are stored exactly as PostgreSQL reads their text, scale kept, whether sent in binary or as text', async () => {
+    const { storage } = await open('decimals', { batchMaxRows: 1000 });
+    const digits = (min: number, max: number) => fc.stringMatching(new RegExp(`^[0-9]{${min},${max}}$`));
+    const plain = fc.oneof(
+      digits(1, 40),
+      fc.tuple(digits(1, 40), digits(1, 40)).map(([a, b]) => `${a}.${b}`),
+      fc.constantFrom('0', '0.0', '0.00000000', '00000', '10000', '9999.9999', '0.0001', '1.00010000', '100000000.00000001'),
+    );
+    // Batches of plain decimals go in binary; one value that is not (a sign, an exponent) sends its column as text.
+    const samples = fc.sample(plain, 400);
+    const odd = ['-1.5', '1e3', ' 7 '];
+    const values = [...samples, ...odd];
+    const c = new pg.Client(tdb.url);
+    await c.connect();
+    try {
+      // The samples in one batch (all plain: binary), then the odd ones in a batch of their own (their price as text).
+      const write = (from: number, to: number) => {
+        for (let i = from; i < to; i++) storage.sink.write(makeTick(20_000 + i, { symbol: 'DECUSDT', price: values[i], qty: samples[(i * 7) % samples.length] }));
+      };
+      write(0, samples.length);
+      await storage.flush();
+      write(samples.length, values.length);
+      await storage.flush();
+      const stored = (await c.query<{ id: string; price: string; qty: string }>(
+        "select trade_id::text as id, price::text as price, qty::text as qty from ticks where symbol = 'DECUSDT' order by trade_id")).rows;
+      const expected = (await c.query<{ v: string }>('select v::numeric::text as v from unnest($1::text[]) with ordinality as u(v, n) order by n', [values])).rows.map((r) => r.v);
+      const expectedQty = (await c.query<{ v: string }>('select v::numeric::text as v from unnest($1::text[]) with ordinality as u(v, n) order by n', [values.map((_v, i) => samples[(i * 7) % samples.length])])).rows.map((r) => r.v);
+      assert.equal(stored.length, values.length);
+      assert.deepEqual(stored.map((r) => r.price), expected);
+      assert.deepEqual(stored.map((r) => r.qty), expectedQty);
+      assert.equal(storage.pipeline().ticksRejected, 0);
+      // Which way each column went: binary (a Buffer) only when every value is plain.
+      const rows = new TickRows(new InstrumentIndex(10));
+      samples.forEach((v, i) => rows.push(makeTick(i, { price: v }), i + 1));
+      const [, , , , , , p1, q1] = rows.params(() => 1);
+      assert.ok(Buffer.isBuffer(p1) && Buffer.isBuffer(q1));
+      rows.push(makeTick(999, { price: '-1.5' }), 999);
+      const [, , , , , , p2, q2] = rows.params(() => 1);
+      assert.equal(typeof p2, 'string');
+      assert.ok(Buffer.isBuffer(q2));
+    } finally {
+      await c.end();
+    }
+    await storage.close();
+  });
+
   test('duplicate ticks are stored once', async () => {
     const { storage } = await open('dup');
     for (let round = 0; round < 2; round++) for (let i = 0; i < 300; i++) storage.sink.write(makeTick(i, { symbol: 'DUPUSDT' }));
@@ -203,24 +252,32 @@ describe('tick writer', () => {
 
   test('a round of batches written at once groups ticks by instrument: one instrument cut per batch boundary, arrival order kept', () => {
     const symbols = ['A', 'B', 'C', 'D'];
-    const entries = Array.from({ length: 1000 }, (_v, i) => ({ t: { exchange: 'binance', symbol: symbols[i % 4]!, tradeId: i } }));
-    const batches = splitRound(entries, 500);
+    const rowsOf = (ticks: readonly Tick[]) => {
+      const rows = new TickRows(new InstrumentIndex(10));
+      ticks.forEach((t, i) => assert.ok(rows.push(t, i + 1)));
+      return rows;
+    };
+    const ticks = Array.from({ length: 1000 }, (_v, i) => makeTick(i, { symbol: symbols[i % 4]! }));
+    const batches = splitRound(rowsOf(ticks), 500).map((b) => b.ticks());
     assert.equal(batches.length, 2);
     assert.deepEqual(batches.map((b) => b.length), [500, 500]);
     // every instrument lives in a single batch (here they fit exactly); within each batch, ids increase
-    const owners = (es: typeof batches) => symbols.map((sym) => es.filter((b) => b.some((e) => e.t.symbol === sym)).length);
+    const owners = (bs: Tick[][]) => symbols.map((sym) => bs.filter((b) => b.some((t) => t.symbol === sym)).length);
     assert.deepEqual(owners(batches), [1, 1, 1, 1]);
     // 3 instruments in 2 batches: one instrument is cut at the boundary, the others stay whole
-    const three = splitRound(entries.filter((e) => e.t.symbol !== 'D').slice(0, 700), 500);
+    const three = splitRound(rowsOf(ticks.filter((t) => t.symbol !== 'D').slice(0, 700)), 500).map((b) => b.ticks());
     assert.deepEqual(three.map((b) => b.length), [500, 200]);
     assert.deepEqual(owners(three).sort(), [0, 1, 1, 2]);
     for (const b of batches) for (const sym of symbols) {
-      const ids = b.filter((e) => e.t.symbol === sym).map((e) => e.t.tradeId);
+      const ids = b.filter((t) => t.symbol === sym).map((t) => t.tradeId);
       assert.deepEqual(ids, [...ids].sort((x, y) => x - y));
     }
-    assert.deepEqual(batches.flat().map((e) => e.t.tradeId).sort((x, y) => x - y), entries.map((e) => e.t.tradeId));
-    assert.deepEqual(splitRound(entries.slice(0, 300), 500), [entries.slice(0, 300)], 'one batch: unchanged');
-    assert.deepEqual(splitRound([], 500), []);
+    // every tick comes out as it went in, whole
+    assert.deepEqual(batches.flat().sort((x, y) => x.tradeId - y.tradeId), ticks);
+    const one = splitRound(rowsOf(ticks.slice(0, 300)), 500);
+    assert.equal(one.length, 1, 'one batch: unchanged');
+    assert.deepEqual(one[0]!.ticks(), ticks.slice(0, 300));
+    assert.deepEqual(splitRound(rowsOf([]), 500), []);
   });
 
   for (const [poolMax, expected] of [[3, 2], [2, 1]] as const) {

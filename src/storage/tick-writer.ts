@@ -6,6 +6,8 @@
  * journal; the journal is replayed when the database keeps up again. A data error splits the batch to isolate the bad row. Nothing received
  * is ever dropped: if even the journal fails, write() returns false (backpressure) and ticks wait in memory.
  *
+ * The buffer and the batches being written hold ticks as columns outside the JS heap (tick-rows.ts), not as objects.
+ *
  * Every received tick is in exactly one place: `#buffer` (waiting), `#inflight` (the batches being written),
  * `#overflow` (waiting for the journal), `#spilling` (being appended), the journal, or the table (or rejected).
  */
@@ -16,10 +18,11 @@ import type { Logger } from '../logger.ts';
 import type { PipelineSnapshot } from '../snapshots.ts';
 import type { Tick, TickSink } from '../tick.ts';
 import { classifyDbError, describeDbError, SpillError } from './errors.ts';
+import { MAX_INSTRUMENTS } from './instruments.ts';
 import type { Instruments } from './instruments.ts';
 import { daysOf } from './partitions.ts';
-import { FLAG_BACKFILL, FLAG_SELL } from './schema.ts';
 import type { Database } from './schema.ts';
+import { InstrumentIndex, TickRows } from './tick-rows.ts';
 import type { Journal, Segment } from './spill.ts';
 
 export interface WriterOptions {
@@ -43,7 +46,7 @@ export interface WriterOptions {
 
 /** A batch being written; `journaled` once a copy of it is in the journal (replayed chunks are, from the start). */
 interface Slot {
-  readonly entries: Entry[];
+  readonly rows: TickRows;
   journaled: boolean;
 }
 
@@ -92,9 +95,10 @@ const SPILL_FAIL_LOG_EVERY_MS = 10_000;
 
 /**
  * One statement per batch into the compact partitioned table (migrations/20261122T0001_partitioned_ticks.ts): eight
- * parallel arrays, `on conflict do nothing` (each partition's unique index on (instrument_id, trade_id)).
+ * parallel arrays, `on conflict do nothing` (each partition's unique index on (instrument_id, trade_id)). The six
+ * integer arrays are binary (Buffers: pg sends them in binary format), price and qty text literals (TickRows.params).
  */
-const INSERT_SQL = (cols: readonly string[]) => sql`
+const INSERT_SQL = (cols: readonly unknown[]) => sql`
   insert into tick_rows (trade_time, trade_id, received_at, received_delay_ms, instrument_id, flags, price, qty)
   select timestamptz 'epoch' + t * interval '1 millisecond', id,
          timestamptz 'epoch' + r * interval '1 millisecond', d, i, f, p, q
@@ -102,50 +106,6 @@ const INSERT_SQL = (cols: readonly string[]) => sql`
               ${cols[5]}::int2[], ${cols[6]}::numeric[], ${cols[7]}::numeric[])
        as u(t, id, r, d, i, f, p, q)
   on conflict do nothing`;
-
-/** One element of a Postgres array literal: always double-quoted (so no value can add or split elements). */
-function element(v: unknown): string {
-  if (v === undefined || v === null) return 'NULL';
-  const s = String(v);
-  return s.includes('"') || s.includes('\\') ? `"${s.replace(/["\\]/g, '\\$&')}"` : `"${s}"`;
-}
-
-/** A number element: only a finite number is written as itself (it cannot contain a separator), else NULL. */
-function num(v: unknown): string {
-  return typeof v === 'number' && Number.isFinite(v) ? String(v) : 'NULL';
-}
-
-/** Bit 0: the taker sold; bit 1: backfilled. A value that is neither fails tick_rows_flags_check (row rejected). */
-function flags(t: Tick): number {
-  const side = t.side === 'sell' ? FLAG_SELL : t.side === 'buy' ? 0 : -8;
-  const source = t.source === 'backfill' ? FLAG_BACKFILL : t.source === 'live' || t.source === undefined ? 0 : -8;
-  return side + source;
-}
-
-/** The received_at - trade_time delay that fits the smallint column (whole ms within +-32.767 s). */
-const MAX_DELAY_MS = 32_767;
-
-/**
- * The batch as eight array literals (`{...}`), one per column, built in one pass: pg's generic array serializer
- * escapes element by element with a regular expression, a measurable share of the collector's CPU at high rates.
- * Every tick's instrument is registered (the writer makes sure before it calls this).
- */
-function columns(entries: readonly Entry[], instruments: Instruments): string[] {
-  const cols: string[][] = [[], [], [], [], [], [], [], []];
-  for (const { t } of entries) {
-    const delay = t.receivedAt - t.tradeTime;
-    const fits = Number.isInteger(delay) && delay >= -MAX_DELAY_MS - 1 && delay <= MAX_DELAY_MS;
-    cols[0]!.push(num(t.tradeTime));
-    cols[1]!.push(num(t.tradeId));
-    cols[2]!.push(fits ? 'NULL' : num(t.receivedAt));
-    cols[3]!.push(fits ? String(delay) : 'NULL');
-    cols[4]!.push(num(instruments.id(t.exchange, t.symbol)));
-    cols[5]!.push(String(flags(t)));
-    cols[6]!.push(element(t.price));
-    cols[7]!.push(element(t.qty));
-  }
-  return cols.map((c) => `{${c.join(',')}}`);
-}
 
 /** PostgreSQL's routing failure: no partition covers a row's trade_time (SQLSTATE 23514, like a check violation). */
 function isMissingPartition(err: unknown): boolean {
@@ -165,7 +125,9 @@ export class TickWriter implements TickSink {
   readonly #log: Logger;
   readonly #o: Required<WriterOptions>;
 
-  readonly #buffer = new Queue<Entry>();
+  /** Instruments of the rows in memory, by a small index (bounded like the instruments table). */
+  readonly #index = new InstrumentIndex(MAX_INSTRUMENTS);
+  readonly #buffer = new TickRows(this.#index);
   #inflight: Slot[] = [];
   /** Batch writes running (a batch aborted by close stays in #inflight after its write ended). */
   #running = 0;
@@ -243,14 +205,14 @@ export class TickWriter implements TickSink {
   // ---- TickSink ----
 
   write(tick: Tick): boolean {
-    const entry: Entry = { t: tick, s: ++this.#seq };
+    const seq = ++this.#seq;
     if (this.#closed) {
-      this.#writeAfterClose(entry);
+      this.#writeAfterClose({ t: tick, s: seq });
       return false;
     }
     if (this.#overflow.length === 0 && this.#spilling.length === 0 && this.#depth() < this.#o.maxBufferedTicks) {
-      this.#buffer.push(entry);
-      if (this.#buffer.length >= this.#o.batchMaxRows) this.#wake();
+      if (!this.#buffer.push(tick, seq)) this.#refuse(tick);
+      else if (this.#buffer.length >= this.#o.batchMaxRows) this.#wake();
       else if (this.#lingering) {
         if (this.#buffer.length >= this.#o.batchMinRows) this.#batchDue();
       } else if (!this.#ageTimer && !this.#due) {
@@ -258,7 +220,7 @@ export class TickWriter implements TickSink {
         this.#ageTimer = setTimeout(() => this.#onAge(), this.#o.batchMaxAgeMs);
       }
     } else {
-      this.#overflow.push(entry);
+      this.#overflow.push({ t: tick, s: seq });
       if (this.#overflow.length >= this.#overflowCap()) this.#setBackpressure(true, 'spill journal is not keeping up');
       this.#scheduleSpill(0);
     }
@@ -381,7 +343,7 @@ export class TickWriter implements TickSink {
     clearTimeout(this.#spillTimer);
     await this.#replay?.it.return(undefined).catch(() => undefined);
     this.#replay = undefined;
-    const left = [...this.#unjournaledInflight(), ...this.#buffer.take(Infinity), ...this.#overflow.take(Infinity)];
+    const left = [...this.#unjournaledInflight(), ...this.#buffer.take(Infinity).entries(), ...this.#overflow.take(Infinity)];
     if (!this.#spillRunning) left.push(...this.#spilling);
     this.#inflight = [];
     if (left.length > 0) {
@@ -403,7 +365,7 @@ export class TickWriter implements TickSink {
    */
   emergencyJournal(): number {
     this.#closed = true;
-    const left = [...this.#unjournaledInflight(), ...this.#buffer.take(Infinity), ...this.#overflow.take(Infinity), ...this.#spilling];
+    const left = [...this.#unjournaledInflight(), ...this.#buffer.take(Infinity).entries(), ...this.#overflow.take(Infinity), ...this.#spilling];
     if (left.length === 0) return 0;
     this.#journal.appendSync(left.map((e) => e.t), minSeq(left));
     for (const slot of this.#inflight) slot.journaled = true;
@@ -414,14 +376,14 @@ export class TickWriter implements TickSink {
 
   #depth(): number {
     let n = this.#buffer.length;
-    for (const slot of this.#inflight) n += slot.entries.length;
+    for (const slot of this.#inflight) n += slot.rows.length;
     return n;
   }
 
   /** The ticks of the batches being written that the journal does not hold. */
   #unjournaledInflight(): Entry[] {
     const out: Entry[] = [];
-    for (const slot of this.#inflight) if (!slot.journaled) out.push(...slot.entries);
+    for (const slot of this.#inflight) if (!slot.journaled) out.push(...slot.rows.entries());
     return out;
   }
 
@@ -446,8 +408,7 @@ export class TickWriter implements TickSink {
       }
       this.#refillFromOverflow();
       const flushing = this.#closing || this.#flushWaiters.length > 0;
-      const head = this.#buffer.peek();
-      if (head && this.#running === 0 && (flushing || this.#buffer.length >= this.#o.batchMaxRows || this.#due)) {
+      if (this.#buffer.length > 0 && this.#running === 0 && (flushing || this.#buffer.length >= this.#o.batchMaxRows || this.#due)) {
         // One round: one batch, or (when more than a batch waits) up to batchesInFlight batches at once, each
         // holding whole instruments where it can (see splitRound), and the next round once they are all written.
         for (const batch of splitRound(this.#buffer.take(this.#o.batchMaxRows * this.#o.batchesInFlight), this.#o.batchMaxRows)) this.#launch(batch);
@@ -475,13 +436,14 @@ export class TickWriter implements TickSink {
   }
 
   /** Starts writing one batch taken from the buffer; the loop goes on (up to batchesInFlight at once). */
-  #launch(batch: Entry[]): void {
-    const slot: Slot = { entries: batch, journaled: false };
+  #launch(batch: TickRows): void {
+    const slot: Slot = { rows: batch, journaled: false };
     this.#inflight.push(slot);
     this.#running++;
     this.#store(batch).then(
       () => {
         this.#dropSlot(slot);
+        this.#buffer.recycle(batch);
         this.#checkFlushWaiters();
       },
       (err: unknown) => {
@@ -505,7 +467,7 @@ export class TickWriter implements TickSink {
     if (this.#spillRunning) return;
     const room = this.#o.maxBufferedTicks - this.#depth();
     if (room > 0 && this.#overflow.length > 0) {
-      for (const e of this.#overflow.take(room)) this.#buffer.push(e);
+      for (const e of this.#overflow.take(room)) if (!this.#buffer.push(e.t, e.s)) this.#refuse(e.t);
       this.#due = true; // rows that waited for the journal are old already
       this.#afterOverflowShrunk();
     }
@@ -536,11 +498,12 @@ export class TickWriter implements TickSink {
       this.#checkFlushWaiters();
       return true;
     }
-    const entries = next.value.map((t) => ({ t, s: 0 }));
-    const slot: Slot = { entries, journaled: true }; // already on disk
+    const rows = new TickRows(this.#index, next.value.length);
+    for (const t of next.value) if (!rows.push(t, 0)) this.#refuse(t);
+    const slot: Slot = { rows, journaled: true }; // already on disk
     this.#inflight.push(slot);
     try {
-      await this.#store(entries);
+      await this.#store(rows);
     } catch (err) {
       if (this.#abort.signal.aborted) return false;
       throw err;
@@ -551,25 +514,25 @@ export class TickWriter implements TickSink {
   }
 
   /** Stores entries: retries transient failures, splits on data errors. Rejects only when close aborts. */
-  async #store(entries: readonly Entry[]): Promise<void> {
-    if (entries.length === 0) return;
+  async #store(rows: TickRows): Promise<void> {
+    if (rows.length === 0) return;
     try {
-      await this.#insertWithRetry(entries);
+      await this.#insertWithRetry(rows);
     } catch (err) {
       if (this.#abort.signal.aborted || classifyDbError(err) !== 'data') throw err;
-      if (entries.length === 1) {
-        this.#reject(entries[0]!, err);
+      if (rows.length === 1) {
+        this.#reject(rows.tick(0), err);
         return;
       }
-      const mid = Math.ceil(entries.length / 2);
-      await this.#store(entries.slice(0, mid));
-      await this.#store(entries.slice(mid));
+      const mid = Math.ceil(rows.length / 2);
+      await this.#store(rows.slice(0, mid));
+      await this.#store(rows.slice(mid, rows.length));
     }
   }
 
-  async #insertWithRetry(entries: readonly Entry[]): Promise<void> {
+  async #insertWithRetry(rows: TickRows): Promise<void> {
     const started = performance.now();
-    const inserted = await pRetry(() => this.#insert(entries), {
+    const inserted = await pRetry(() => this.#insert(rows), {
       retries: Number.POSITIVE_INFINITY,
       minTimeout: this.#o.retryMinMs,
       maxTimeout: this.#o.retryMaxMs,
@@ -585,7 +548,7 @@ export class TickWriter implements TickSink {
         this.#firstFailureAt ??= Date.now();
         // One killed connection is not an outage: "down" means failing repeatedly for a while.
         if (this.#failuresSinceOk >= DOWN_AFTER_FAILURES && Date.now() - this.#firstFailureAt >= DOWN_AFTER_MS) this.#setDbDown(true);
-        const fields = { reason: describeDbError(error), attempt: attemptNumber, rows: entries.length };
+        const fields = { reason: describeDbError(error), attempt: attemptNumber, rows: rows.length };
         if (kind === 'other') this.#log.error(fields, 'batch insert failed; retrying (not a connection error: check the schema)');
         else if (attemptNumber === 1 || attemptNumber % 10 === 0) this.#log.warn(fields, 'batch insert failed; retrying');
         if (this.#flushWaiters.length > 0) this.#journalEverything();
@@ -597,11 +560,12 @@ export class TickWriter implements TickSink {
     this.#setDbDown(false);
     this.#batches++;
     this.#stored += inserted;
-    this.#duplicate += entries.length - inserted;
+    this.#duplicate += rows.length - inserted;
     this.#lastWriteOkAt = Date.now();
     this.#latencies.push(elapsed);
     if (this.#latencies.length > LATENCY_WINDOW) this.#latencies.shift();
-    const ticks = entries.map((e) => e.t);
+    if (this.#storedListeners.size === 0) return;
+    const ticks = rows.ticks();
     for (const l of this.#storedListeners) {
       try {
         l(ticks);
@@ -611,30 +575,35 @@ export class TickWriter implements TickSink {
     }
   }
 
-  async #insert(entries: readonly Entry[]): Promise<number> {
+  async #insert(rows: TickRows): Promise<number> {
     if (this.#abort.signal.aborted) throw new AbortError(this.#abort.signal.reason as Error);
-    if (entries.some((e) => this.#instruments.id(e.t.exchange, e.t.symbol) === undefined)) {
-      await this.#instruments.register(entries.map((e) => e.t));
-    }
+    const keys = rows.instruments();
+    if (keys.some((k) => this.#instruments.id(k.exchange, k.symbol) === undefined)) await this.#instruments.register(keys);
     try {
-      return await this.#execute(entries);
+      return await this.#execute(rows);
     } catch (err) {
       if (!isMissingPartition(err)) throw err;
       // A trade from a day without a partition (a backfill from days ago, a clock that jumped): create it, retry.
-      const created = await this.#ensurePartitions(daysOf(entries.map((e) => e.t.tradeTime)));
+      const created = await this.#ensurePartitions(daysOf(rows.tradeTimes()));
       if (created.length > 0) this.#log.warn({ days: created }, 'partitions created on demand for trades of days that had none');
-      return await this.#execute(entries);
+      return await this.#execute(rows);
     }
   }
 
-  async #execute(entries: readonly Entry[]): Promise<number> {
-    const result = await INSERT_SQL(columns(entries, this.#instruments)).execute(this.#db);
+  async #execute(rows: TickRows): Promise<number> {
+    const result = await INSERT_SQL(rows.params((k) => this.#instruments.id(k.exchange, k.symbol))).execute(this.#db);
     return Number(result.numAffectedRows ?? 0n);
   }
 
-  #reject(entry: Entry, err: unknown): void {
+  #reject(tick: Tick, err: unknown): void {
     this.#rejected++;
-    this.#log.warn({ tick: entry.t, reason: describeDbError(err) }, 'tick rejected by the database; the rest of its batch is stored');
+    this.#log.warn({ tick, reason: describeDbError(err) }, 'tick rejected by the database; the rest of its batch is stored');
+  }
+
+  /** A tick of one instrument more than the writer holds (MAX_INSTRUMENTS): the table could not register it either. */
+  #refuse(tick: Tick): void {
+    this.#rejected++;
+    this.#log.warn({ tick, max: MAX_INSTRUMENTS }, `tick rejected: the writer already holds ticks of its maximum of ${MAX_INSTRUMENTS} instruments`);
   }
 
   #setDbDown(down: boolean): void {
@@ -652,12 +621,12 @@ export class TickWriter implements TickSink {
   /** While the database is down and someone waits for flush(): put everything in memory on disk. */
   #journalEverything(): void {
     if (this.#closed) return;
-    const buffered = this.#buffer.take(Infinity);
+    const buffered = this.#buffer.take(Infinity).entries();
     if (buffered.length > 0) this.#overflow.unshiftAll(buffered);
     for (const slot of this.#inflight) {
       if (slot.journaled) continue;
       // A copy: the retrying batch stays in memory and will still be written; the replay is idempotent.
-      this.#overflow.unshiftAll(slot.entries);
+      this.#overflow.unshiftAll(slot.rows.entries());
       slot.journaled = true;
     }
     this.#scheduleSpill(0);
@@ -745,12 +714,11 @@ export class TickWriter implements TickSink {
 
   /** True when no tick with sequence <= upTo is still only in memory (or only in the journal while the DB is up). */
   #settled(upTo: number): boolean {
-    const head = this.#buffer.peek();
-    if (head && head.s <= upTo) return false;
+    if (this.#buffer.firstSeq() <= upTo) return false;
     const over = this.#overflow.peek();
     if (over && over.s <= upTo) return false;
     if (this.#spilling.length > 0 && minSeq(this.#spilling) <= upTo) return false;
-    for (const slot of this.#inflight) if (!(this.#dbDown && slot.journaled) && minSeq(slot.entries) <= upTo) return false;
+    for (const slot of this.#inflight) if (!(this.#dbDown && slot.journaled) && slot.rows.minSeq() <= upTo) return false;
     if (!this.#dbDown && this.#journal.minSeq <= upTo) return false;
     return true;
   }
@@ -775,18 +743,10 @@ export class TickWriter implements TickSink {
  * instruments except one cut at each batch boundary (its lower ids in one batch, its higher in the next), so each
  * instrument's ids still reach the index in increasing runs. Within an instrument, ticks keep their arrival order.
  */
-export function splitRound<T extends { readonly t: { readonly exchange: string; readonly symbol: string } }>(entries: T[], maxRows: number): T[][] {
-  if (entries.length <= maxRows) return entries.length > 0 ? [entries] : [];
-  const groups = new Map<string, T[]>();
-  for (const e of entries) {
-    const key = `${e.t.exchange}\u0000${e.t.symbol}`;
-    let g = groups.get(key);
-    if (!g) groups.set(key, (g = []));
-    g.push(e);
-  }
-  const grouped: T[] = [];
-  for (const g of groups.values()) for (const e of g) grouped.push(e);
-  const batches: T[][] = [];
+export function splitRound(rows: TickRows, maxRows: number): TickRows[] {
+  if (rows.length <= maxRows) return rows.length > 0 ? [rows] : [];
+  const grouped = rows.groupedByInstrument();
+  const batches: TickRows[] = [];
   for (let i = 0; i < grouped.length; i += maxRows) batches.push(grouped.slice(i, i + maxRows));
   return batches;
 }
