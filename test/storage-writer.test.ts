@@ -292,7 +292,9 @@ describe('tick writer', () => {
           `select count(*) as n from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid() and state = 'active' and query like '%insert into tick_rows%'`,
         )).rows[0]!.n);
       try {
-        for (let i = 0; i < 500; i++) storage.sink.write(makeTick(20_000 + i, { symbol: `INFLIGHT${poolMax}USDT` }));
+        // Three instruments interleaved, each tick its own price: the rounds are grouped by instrument and cut.
+        const symbolOf = (i: number) => `INFLIGHT${poolMax}${'ABC'[i % 3]}USDT`;
+        for (let i = 0; i < 500; i++) storage.sink.write(makeTick(20_000 + i, { symbol: symbolOf(i), price: `${i}.25` }));
         await waitFor(async () => (await waitingInserts()) === expected, 10_000, `${expected} inserts waiting on the lock`).catch(async (err) => {
           console.error((await watcher.query(`select state, wait_event_type, left(query, 60) as q from pg_stat_activity where datname = current_database()`)).rows, storage.pipeline(), logs.lines.filter((l) => Number(l.level) >= 40));
           throw err;
@@ -303,7 +305,10 @@ describe('tick writer', () => {
         assert.equal(storage.pipeline().bufferDepth, 500, 'the batches in flight still count as buffered');
         await lock.release().then(() => (released = true));
         await storage.flush();
-        assert.equal(await countTicks(tdb.url, `symbol = 'INFLIGHT${poolMax}USDT'`), 500);
+        const stored = (await watcher.query<{ symbol: string; trade_id: string; price: string }>(
+          `select symbol, trade_id, price::text as price from ticks where symbol like 'INFLIGHT${poolMax}%' order by trade_id`)).rows;
+        assert.deepEqual(stored.map((r) => [r.symbol, Number(r.trade_id), r.price]),
+          Array.from({ length: 500 }, (_v, i) => [symbolOf(i), 20_000 + i, `${i}.25`]));
         assert.equal(storage.pipeline().ticksStored, 500);
         assert.equal(storage.pipeline().bufferDepth, 0);
       } finally {

@@ -91,7 +91,12 @@ describe('tick rows', () => {
         const key = (t: Tick) => `${t.exchange} ${t.symbol}`;
         const order = [...new Set(ticks.map(key))];
         const expected = order.flatMap((k) => ticks.filter((t) => key(t) === k));
-        assert.deepEqual(rows.groupedByInstrument().ticks(), expected);
+        const grouped = rows.groupedByInstrument();
+        assert.deepEqual(grouped.ticks(), expected);
+        // the grouped rows are sliced into the round's batches: every slice holds its own rows' text
+        assert.deepEqual(grouped.slice(from, to).ticks(), expected.slice(from, to));
+        assert.deepEqual(grouped.take(from).ticks(), expected.slice(0, from));
+        assert.deepEqual(grouped.ticks(), expected.slice(from));
         assert.deepEqual(rows.ticks(), ticks, 'the source is unchanged');
       }),
       { numRuns: 100 },

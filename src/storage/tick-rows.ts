@@ -416,9 +416,13 @@ export class TickRows {
       starts.push(sum);
       sum += c;
     }
+    // order[to] = the source row that goes to row `to`; the text is then copied in the new order, so that the
+    // text of any run of rows stays contiguous (slice() relies on it).
+    const order = new Int32Array(n);
+    for (let i = this.#head; i < this.#end; i++) order[starts[groupOf.get(this.#inst[i]!)!]!++] = i;
     const out = new TickRows(this.#index, n, this.#textEnd - (n > 0 ? this.#textAt[this.#head]! : 0));
-    for (let i = this.#head; i < this.#end; i++) {
-      const to = starts[groupOf.get(this.#inst[i]!)!]!++;
+    for (let to = 0; to < n; to++) {
+      const i = order[to]!;
       out.#copyRows(this, i, to, 1);
       const from = this.#textAt[i]!;
       const end = this.#rowTextEnd(i);
