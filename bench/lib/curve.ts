@@ -263,7 +263,10 @@ async function startClient(o: CurveOptions, client: ClientKind, tag: string): Pr
 
 async function stopClient(proc: NodeProcess, client: ClientKind): Promise<void> {
   const e = await proc.stop();
-  if (client === 'collector' && e.code !== 0) throw new Error(`collector exited with code ${e.code} signal ${e.signal} on SIGTERM: ${proc.stderr.slice(-5).join('\n')}`);
+  if (client === 'collector' && e.code !== 0) {
+    const last = proc.lines.slice(-8).map((l) => JSON.stringify(l).slice(0, 400));
+    throw new Error(`collector exited with code ${e.code} signal ${e.signal} on SIGTERM; its last lines:\n${last.join('\n')}\nstderr: ${proc.stderr.slice(-5).join('\n')}`);
+  }
 }
 
 /** The client's trade count at time `t`, interpolated between its once-a-second reports. */
