@@ -12,6 +12,10 @@
  * the database refuses.
  *
  * Ticks leave as objects again only on the cold paths: the journal, a rejected row's log line, onStored listeners.
+ *
+ * Hand-written, not a library: pg serializes only text parameters (a Buffer goes as given, in binary format), and
+ * COPY (pg-copy-streams), which has a binary row format, cannot `on conflict do nothing`. The formats written here
+ * are PostgreSQL's array_send and numeric_send, checked against the server by the writer tests.
  */
 import type { Exchange, Side, Tick, TickSource } from '../tick.ts';
 import { StorageError } from './errors.ts';

@@ -96,7 +96,8 @@ const SPILL_FAIL_LOG_EVERY_MS = 10_000;
 /**
  * One statement per batch into the compact partitioned table (migrations/20261122T0001_partitioned_ticks.ts): eight
  * parallel arrays, `on conflict do nothing` (each partition's unique index on (instrument_id, trade_id)). The six
- * integer arrays are binary (Buffers: pg sends them in binary format), price and qty text literals (TickRows.params).
+ * integer arrays are binary (Buffers: pg sends them in binary format), price and qty binary numerics when every
+ * value of the column is a plain decimal, else text literals (TickRows.params).
  */
 const INSERT_SQL = (cols: readonly unknown[]) => sql`
   insert into tick_rows (trade_time, trade_id, received_at, received_delay_ms, instrument_id, flags, price, qty)
