@@ -178,6 +178,29 @@ describe('tick writer', () => {
     await storage.close();
   });
 
+  test('a journal on disk with hostile lines (a 10,000-deep array for a price, an object for a symbol): the good ticks are stored, the others rejected and counted', async () => {
+    const dir = join(spillRoot, 'hostile-journal');
+    await mkdir(dir, { recursive: true });
+    let deep: unknown = '1';
+    for (let i = 0; i < 10_000; i++) deep = [deep];
+    const good = Array.from({ length: 50 }, (_v, i) => makeTick(30_000 + i, { symbol: 'HOSTILEUSDT' }));
+    const lines = [
+      ...good.slice(0, 25).map((t) => JSON.stringify(t)),
+      // JSON.stringify of a 10,000-deep array overflows the stack: the line is written by hand
+      JSON.stringify(makeTick(30_100, { symbol: 'HOSTILEUSDT' })).replace('"price":"97000.12"', `"price":${'['.repeat(10_000)}1${']'.repeat(10_000)}`),
+      JSON.stringify(makeTick(30_101, { symbol: { $gt: '' } })),
+      JSON.stringify(makeTick(30_102, { symbol: 'HOSTILEUSDT', tradeId: '30102', qty: null })),
+      ...good.slice(25).map((t) => JSON.stringify(t)),
+    ];
+    await writeFile(join(dir, 'segment-000000000001.ndjson'), lines.join('\n') + '\n');
+    const { storage } = await open('hostile-journal');
+    await waitFor(async () => (await segments(dir)).length === 0, 10_000, 'the journal replayed and removed');
+    await storage.flush();
+    assert.equal(await countTicks(tdb.url, "symbol = 'HOSTILEUSDT'"), 50);
+    assert.equal(storage.pipeline().ticksRejected, 3);
+    await storage.close();
+  });
+
   test('duplicate ticks are stored once', async () => {
     const { storage } = await open('dup');
     for (let round = 0; round < 2; round++) for (let i = 0; i < 300; i++) storage.sink.write(makeTick(i, { symbol: 'DUPUSDT' }));
