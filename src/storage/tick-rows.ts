@@ -293,9 +293,10 @@ export class TickRows {
   }
 
   /**
-   * Adds a tick; false (nothing added) when its instrument would be one more than the index holds. Field values of
-   * the wrong type are kept as NULL (numbers) or as their string (a number given as price), as the old array
-   * literal did, so the database rejects the row with its own reason.
+   * Adds a tick; false (nothing added) when its instrument would be one more than the index holds. A number field
+   * that is not a number is kept as NULL; a price or qty that is a number is kept as its string, one that is
+   * neither text nor a number as NULL (String() of a deep array would overflow the stack). The database then
+   * rejects the row with its own reason.
    */
   push(t: Tick, seq: number): boolean {
     const k = this.#index.of(t.exchange, t.symbol);
@@ -440,8 +441,9 @@ export class TickRows {
 
   /**
    * The batch statement's eight parameters (tick-writer.ts INSERT_SQL): trade time, trade id, received at (only
-   * when the delay does not fit), delay, instrument id, flags as binary arrays; price and qty as text array
-   * literals. `dbId` maps the instrument index to the instruments table's id (every one is registered by then).
+   * when the delay does not fit), delay, instrument id, flags as binary arrays; price and qty as binary numerics
+   * when every value of the column is a plain decimal, else as a text array literal. `dbId` maps the instrument
+   * index to the instruments table's id (every one is registered by then).
    */
   params(dbId: (key: InstrumentKey) => number | undefined): [Buffer, Buffer, Buffer, Buffer, Buffer, Buffer, Buffer | string, Buffer | string] {
     const n = this.length;
@@ -609,15 +611,7 @@ export class TickRows {
     while (cap < rows || cap < 2 * n) cap *= 2;
     // A recycled TickRows has EMPTY's columns: it gets a text array of its own.
     this.#adopt({ ...allocateColumns(cap, 0), text: old.text === EMPTY.text ? Buffer.allocUnsafe(INITIAL_TEXT) : old.text, params: old.params });
-    this.#seq.set(old.seq.subarray(head, head + n));
-    this.#time.set(old.time.subarray(head, head + n));
-    this.#id.set(old.id.subarray(head, head + n));
-    this.#recv.set(old.recv.subarray(head, head + n));
-    this.#inst.set(old.inst.subarray(head, head + n));
-    this.#code.set(old.code.subarray(head, head + n));
-    this.#textAt.set(old.textAt.subarray(head, head + n));
-    this.#priceLen.set(old.priceLen.subarray(head, head + n));
-    this.#qtyLen.set(old.qtyLen.subarray(head, head + n));
+    this.#setRows(old, head, 0, n);
     this.#head = 0;
     this.#end = n;
   }
@@ -656,7 +650,10 @@ export class TickRows {
     if (c.cap <= KEEP_ROWS && (!this.#spare || this.#spare.cap < c.cap)) this.#spare = c;
   }
 
-  /** Copies n rows' fixed columns from src row `from` to this row `to` (text offsets are set by the caller). */
+  /**
+   * Copies n rows' fixed columns from src row `from` to this row `to`. Text offsets are copied as they are (the
+   * callers that move text set them); one row at a time without the subarray views, for groupedByInstrument.
+   */
   #copyRows(src: TickRows, from: number, to: number, n: number): void {
     if (n === 1) {
       this.#seq[to] = src.#seq[from]!;
@@ -669,14 +666,20 @@ export class TickRows {
       this.#qtyLen[to] = src.#qtyLen[from]!;
       return;
     }
-    this.#seq.set(src.#seq.subarray(from, from + n), to);
-    this.#time.set(src.#time.subarray(from, from + n), to);
-    this.#id.set(src.#id.subarray(from, from + n), to);
-    this.#recv.set(src.#recv.subarray(from, from + n), to);
-    this.#inst.set(src.#inst.subarray(from, from + n), to);
-    this.#code.set(src.#code.subarray(from, from + n), to);
-    this.#priceLen.set(src.#priceLen.subarray(from, from + n), to);
-    this.#qtyLen.set(src.#qtyLen.subarray(from, from + n), to);
+    this.#setRows(src.#columns(), from, to, n);
+  }
+
+  /** Copies n rows of every column of `src` from row `from` to this row `to`. */
+  #setRows(src: Columns, from: number, to: number, n: number): void {
+    this.#seq.set(src.seq.subarray(from, from + n), to);
+    this.#time.set(src.time.subarray(from, from + n), to);
+    this.#id.set(src.id.subarray(from, from + n), to);
+    this.#recv.set(src.recv.subarray(from, from + n), to);
+    this.#inst.set(src.inst.subarray(from, from + n), to);
+    this.#code.set(src.code.subarray(from, from + n), to);
+    this.#textAt.set(src.textAt.subarray(from, from + n), to);
+    this.#priceLen.set(src.priceLen.subarray(from, from + n), to);
+    this.#qtyLen.set(src.qtyLen.subarray(from, from + n), to);
   }
 
   /** All rows handed to a new TickRows (its columns are these); this one starts again empty (the spare, if any). */
